@@ -1,0 +1,3 @@
+from spokenqa.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,25 @@
+"""Errors that carry a one-line, user-facing message.
+
+Library code raises these; the CLI prints the message alone and exits with status 2 (bad input or
+usage). Anything else that escapes is an internal error (status 1).
+"""
+
+
+class SpokenQAError(Exception):
+    """Base class: the message names what is wrong and where (file, article, question id)."""
+
+
+class DataError(SpokenQAError):
+    """A data file is missing, unreadable or malformed."""
+
+
+class ConfigError(SpokenQAError):
+    """A setting, flag or path is invalid or the combination is impossible."""
+
+
+class AudioError(SpokenQAError):
+    """An audio input is not audio, is too long, or cannot be decoded."""
+
+
+class TrainingError(SpokenQAError):
+    """Training cannot go on (non-finite loss, unwritable output) and stopped cleanly."""
