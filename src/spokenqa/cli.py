@@ -1,0 +1,209 @@
+"""Command line: one `add_<cmd>_parser` + one `<cmd>_command` per subcommand, each body one
+library call. Bad input or usage -> one line on stderr, exit status 2; internal errors -> 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from spokenqa.errors import ConfigError, SpokenQAError
+
+# Flag -> config field for every setting a user may override on `train`.
+OVERRIDES: dict[str, tuple[str, type]] = {
+    "--model": ("model", str),
+    "--epochs": ("epochs", int),
+    "--max-train-examples": ("max_train_examples", int),
+    "--max-eval-examples": ("max_eval_examples", int),
+    "--max-length": ("max_length", int),
+    "--doc-stride": ("doc_stride", int),
+    "--max-question-tokens": ("max_question_tokens", int),
+    "--negative-window-keep": ("negative_window_keep", float),
+    "--head": ("head", str),
+    "--loss": ("loss", str),
+    "--focal-gamma": ("focal_gamma", float),
+    "--batch-size": ("train_batch_size", int),
+    "--eval-batch-size": ("eval_batch_size", int),
+    "--lr": ("learning_rate", float),
+    "--weight-decay": ("weight_decay", float),
+    "--warmup-ratio": ("warmup_ratio", float),
+    "--max-grad-norm": ("max_grad_norm", float),
+    "--seed": ("seed", int),
+    "--mixed-precision": ("mixed_precision", str),
+    "--decoder": ("decoder", str),
+    "--n-best": ("n_best", int),
+    "--max-answer-tokens": ("max_answer_tokens", int),
+    "--select-metric": ("select_metric", str),
+    "--checkpoint-every": ("checkpoint_every", int),
+    "--threads": ("num_threads", int),
+}
+SWITCHES = {  # flag -> (field, value when given)
+    "--baseline": ("baseline", True),
+    "--skip-nonfinite": ("skip_nonfinite", True),
+    "--expand-answers": ("expand_answers", True),
+    "--no-lowercase": ("lowercase", False),
+    "--no-group-by-length": ("group_by_length", False),
+}
+
+
+def add_train_parser(sub) -> None:
+    p = sub.add_parser("train", help="fine-tune a span-QA model and evaluate it each epoch")
+    p.add_argument("--preset", default="cpu", help="reference | cpu (default)")
+    p.add_argument("--train", action="append", default=[], metavar="FILE", help="SQuAD-format training file (repeatable)")
+    p.add_argument("--eval", metavar="FILE", help="SQuAD-format evaluation file, scored after each epoch")
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    for flag, (name, kind) in OVERRIDES.items():
+        p.add_argument(flag, type=kind, dest=name, default=None, help=f"override `{name}`")
+    for flag, (name, value) in SWITCHES.items():
+        p.add_argument(flag, dest=name, action="store_const", const=value, default=None, help=f"set `{name}`={value}")
+    p.set_defaults(func=train_command)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    names = [n for n, _ in OVERRIDES.values()] + [n for n, _ in SWITCHES.values()]
+    return {n: getattr(args, n) for n in names if getattr(args, n) is not None}
+
+
+def train_command(args: argparse.Namespace) -> int:
+    from spokenqa.config import RunConfig, preset
+    from spokenqa.train import train
+
+    overrides = _overrides(args)
+    if args.resume:
+        saved = Path(args.out) / "config.json"
+        if not saved.is_file():
+            raise ConfigError(f"{args.out}: nothing to resume (no config.json); run without --resume")
+        cfg = RunConfig.load(saved)
+        changed = {k: v for k, v in overrides.items() if getattr(cfg, k) != v}
+        if changed:
+            raise ConfigError(f"--resume continues the saved run; these flags differ from it: {', '.join(changed)}")
+    else:
+        cfg = preset(args.preset).replace(
+            train_files=args.train, eval_file=args.eval, out_dir=args.out, **overrides
+        )
+    summary = train(cfg, resume=args.resume)
+    print(json.dumps({k: summary[k] for k in ("status", "epochs_done", "steps", "best", "wall_seconds")}, indent=2))
+    if summary["status"] == "interrupted":
+        print(f"spokenqa: {summary['message']}", file=sys.stderr)
+        return 130
+    return 0
+
+
+def add_evaluate_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a checkpoint on a SQuAD-format file (both metric families)")
+    p.add_argument("--checkpoint", required=True, metavar="DIR")
+    p.add_argument("--data", required=True, metavar="FILE")
+    p.add_argument("--decoder", choices=("nbest", "argmax"), help="default: the checkpoint's")
+    p.add_argument("--out", metavar="DIR", help="write metrics.json, predictions.json and nbest.json here")
+    p.add_argument("--max-eval-examples", type=int, metavar="N", help="first N questions only")
+    p.add_argument("--eval-batch-size", type=int, metavar="N", help="default: the checkpoint's")
+    p.set_defaults(func=evaluate_command)
+
+
+def _load_for_eval(args: argparse.Namespace, require_answers: bool):
+    from spokenqa.data import load_squad
+    from spokenqa.inference import resolve_precision
+    from spokenqa.model import load_checkpoint
+
+    model, tokenizer, cfg = load_checkpoint(args.checkpoint)
+    cfg = cfg.replace(
+        decoder=getattr(args, "decoder", None),
+        eval_batch_size=getattr(args, "eval_batch_size", None),
+        max_eval_examples=getattr(args, "max_eval_examples", None),
+    ).validate()
+    examples, stats = load_squad(args.data, cfg.lowercase, require_answers, max_questions=cfg.max_eval_examples)
+    import torch
+
+    precision = resolve_precision(cfg.mixed_precision, torch.device("cpu"))
+    return model, tokenizer, cfg, examples, stats, precision
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    from spokenqa.inference import evaluate_examples
+
+    model, tokenizer, cfg, examples, stats, precision = _load_for_eval(args, require_answers=True)
+    result = evaluate_examples(model, tokenizer, examples, cfg, precision, progress=True)
+    print(json.dumps(result.scores, indent=2))
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps({**result.scores, "data": stats.to_dict()}, indent=2) + "\n")
+        (out / "predictions.json").write_text(json.dumps({p.id: p.text for p in result.predictions}, indent=2) + "\n")
+        nbest = {p.id: [s.__dict__ for s in p.nbest] for p in result.predictions}
+        (out / "nbest.json").write_text(json.dumps(nbest) + "\n")
+    return 0
+
+
+def add_predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="answer every question of a SQuAD-format file")
+    p.add_argument("--checkpoint", required=True, metavar="DIR")
+    p.add_argument("--data", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, metavar="FILE", help="predictions.json: {question_id: answer}")
+    p.add_argument("--decoder", choices=("nbest", "argmax"), help="default: the checkpoint's")
+    p.set_defaults(func=predict_command)
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    from spokenqa.inference import evaluate_examples
+
+    model, tokenizer, cfg, examples, _, precision = _load_for_eval(args, require_answers=False)
+    result = evaluate_examples(model, tokenizer, examples, cfg, precision, progress=True)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({p.id: p.text for p in result.predictions}, indent=2) + "\n")
+    print(f"wrote {len(result.predictions)} predictions to {out}")
+    return 0
+
+
+def add_stats_parser(sub) -> None:
+    p = sub.add_parser("stats", help="data diagnostics and histograms of a SQuAD-format file")
+    p.add_argument("--data", required=True, metavar="FILE")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--model", default=None, help="tokenizer for span lengths (default: the shipped encoder)")
+    p.add_argument("--max-length", type=int, default=None)
+    p.set_defaults(func=stats_command)
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    from spokenqa.config import preset
+    from spokenqa.report import write_stats
+
+    cfg = preset("cpu").replace(model=args.model, max_length=args.max_length).validate()
+    summary = write_stats(Path(args.data), cfg, Path(args.out))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spokenqa", description="Extractive question answering over spoken content.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add in (add_train_parser, add_evaluate_parser, add_predict_parser, add_stats_parser):
+        add(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()
+    try:
+        return args.func(args)
+    except SpokenQAError as e:
+        print(f"spokenqa: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("spokenqa: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        if os.environ.get("SPOKENQA_DEBUG"):
+            raise
+        print(f"spokenqa: internal error: {type(e).__name__}: {e} (set SPOKENQA_DEBUG=1 for a traceback)", file=sys.stderr)
+        return 1

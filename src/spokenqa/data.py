@@ -1,0 +1,227 @@
+"""SQuAD v1.1-format JSON -> validated examples.
+
+Any SQuAD v1.1-format file loads here: Spoken-SQuAD train/test, text SQuAD, spokenised sets. A
+structurally malformed file stops with one `DataError` naming the file and the place (article,
+paragraph, question id). Content problems that a user can live with are repaired or skipped and
+counted in `DataStats`, so the run's report says how much of the file was used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spokenqa.errors import DataError
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    start: int  # character offset into the example's context
+
+
+@dataclass(frozen=True)
+class Example:
+    """One question over one context, with all its gold answers."""
+
+    id: str
+    title: str
+    context: str
+    question: str
+    answers: tuple[Answer, ...]
+
+
+@dataclass
+class DataStats:
+    """What loading did to a file: counts for the report."""
+
+    file: str
+    articles: int = 0
+    paragraphs: int = 0
+    questions: int = 0  # questions kept
+    answers: int = 0  # answer entries kept
+    answers_repaired: int = 0  # answer_start did not match; text found elsewhere in the context
+    answers_skipped: int = 0  # text not found in the context, or empty
+    questions_without_answers: int = 0  # dropped for evaluation/training: no usable gold answer
+    empty_contexts: int = 0  # paragraphs whose context is empty (their questions are dropped)
+    examples: list[str] = field(default_factory=list)  # a few messages about repairs and skips
+
+    def note(self, message: str) -> None:
+        if len(self.examples) < 5:
+            self.examples.append(message)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def lower_keep_offsets(text: str) -> str:
+    """Lower-case without changing length, so character offsets stay valid.
+
+    A few characters lower-case to two code points ('İ' -> 'i̇'); those are kept as they are.
+    """
+    lowered = text.lower()
+    if len(lowered) == len(text):
+        return lowered
+    return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+
+
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file with one-line errors for missing, non-UTF-8 and malformed files."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as e:
+        raise DataError(f"{path}: no such file") from e
+    except IsADirectoryError as e:
+        raise DataError(f"{path}: is a folder, expected a JSON file") from e
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from e
+
+
+def _field(obj: Any, key: str, kind: type, where: str) -> Any:
+    if not isinstance(obj, dict):
+        raise DataError(f"{where}: expected a JSON object, got {type(obj).__name__}")
+    if key not in obj:
+        raise DataError(f"{where}: missing '{key}'")
+    value = obj[key]
+    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+        raise DataError(f"{where}: '{key}' must be {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def _nearest(context: str, text: str, start: int) -> int:
+    """Offset of the occurrence of `text` in `context` nearest to `start`, or -1."""
+    best, pos = -1, context.find(text)
+    while pos != -1:
+        if best == -1 or abs(pos - start) < abs(best - start):
+            best = pos
+        pos = context.find(text, pos + 1)
+    return best
+
+
+def load_squad(
+    path: str | Path,
+    lowercase: bool = True,
+    require_answers: bool = True,
+    max_questions: int | None = None,
+) -> tuple[list[Example], DataStats]:
+    """Load and validate a SQuAD v1.1-format file.
+
+    `require_answers=False` (prediction) accepts questions without an `answers` list. With
+    `require_answers=True`, a question whose answers are all unusable is dropped and counted.
+    """
+    path = Path(path)
+    root = read_json(path)
+    if not isinstance(root, dict) or not isinstance(root.get("data"), list):
+        raise DataError(f"{path}: expected a JSON object with a 'data' list (SQuAD v1.1 format)")
+    stats = DataStats(file=str(path))
+    examples: list[Example] = []
+    seen: dict[str, str] = {}
+    for a_idx, article in enumerate(root["data"]):
+        title = article.get("title", "") if isinstance(article, dict) else ""
+        title = title if isinstance(title, str) else str(title)
+        where_article = f"{path}: article {a_idx} ({title!r})" if title else f"{path}: article {a_idx}"
+        paragraphs = _field(article, "paragraphs", list, where_article)
+        stats.articles += 1
+        for p_idx, paragraph in enumerate(paragraphs):
+            where_par = f"{where_article}, paragraph {p_idx}"
+            context = _field(paragraph, "context", str, where_par)
+            qas = _field(paragraph, "qas", list, where_par)
+            stats.paragraphs += 1
+            if lowercase:
+                context = lower_keep_offsets(context)
+            if not context.strip() and qas:
+                stats.empty_contexts += 1
+                stats.questions_without_answers += len(qas)
+                stats.note(f"{where_par}: empty context; {len(qas)} question(s) dropped")
+                continue
+            for q_idx, qa in enumerate(qas):
+                qid = qa.get("id") if isinstance(qa, dict) else None
+                where_q = f"{where_par}, question {qid!r}" if qid else f"{where_par}, question {q_idx}"
+                qid = _field(qa, "id", str, where_q)
+                question = _field(qa, "question", str, where_q)
+                if not question.strip():
+                    raise DataError(f"{where_q}: empty question")
+                if qid in seen:
+                    raise DataError(f"{where_q}: duplicate question id (first in {seen[qid]})")
+                seen[qid] = f"article {a_idx}, paragraph {p_idx}"
+                if require_answers or "answers" in qa:
+                    raw_answers = _field(qa, "answers", list, where_q)
+                else:
+                    raw_answers = []
+                answers = _check_answers(raw_answers, context, lowercase, where_q, stats)
+                if require_answers and not answers:
+                    stats.questions_without_answers += 1
+                    continue
+                question = " ".join(question.split())
+                examples.append(
+                    Example(
+                        id=qid,
+                        title=title,
+                        context=context,
+                        question=lower_keep_offsets(question) if lowercase else question,
+                        answers=tuple(answers),
+                    )
+                )
+                stats.questions += 1
+                stats.answers += len(answers)
+                if max_questions is not None and len(examples) >= max_questions:
+                    return examples, stats
+    if not examples:
+        raise DataError(f"{path}: no usable questions (read {stats.paragraphs} paragraphs)")
+    return examples, stats
+
+
+def _check_answers(
+    raw_answers: list[Any], context: str, lowercase: bool, where: str, stats: DataStats
+) -> list[Answer]:
+    answers = []
+    for n, raw in enumerate(raw_answers):
+        where_a = f"{where}, answer {n}"
+        text = _field(raw, "text", str, where_a)
+        start = _field(raw, "answer_start", int, where_a)
+        if lowercase:
+            text = lower_keep_offsets(text)
+        if not text.strip():
+            stats.answers_skipped += 1
+            stats.note(f"{where_a}: empty answer skipped")
+            continue
+        if start < 0 or context[start : start + len(text)] != text:
+            repaired = _nearest(context, text, start)
+            if repaired < 0:
+                stats.answers_skipped += 1
+                stats.note(f"{where_a}: {text[:40]!r} not in the context; skipped")
+                continue
+            stats.answers_repaired += 1
+            stats.note(f"{where_a}: answer_start {start} -> {repaired}")
+            start = repaired
+        answers.append(Answer(text=text, start=start))
+    return answers
+
+
+def word_lengths(examples: list[Example]) -> dict[str, list[int]]:
+    """Lengths in words of each distinct context, each question, each answer entry."""
+    return {
+        "context": [len(c.split()) for c in dict.fromkeys(e.context for e in examples)],
+        "question": [len(e.question.split()) for e in examples],
+        "answer": [len(a.text.split()) for e in examples for a in e.answers],
+    }

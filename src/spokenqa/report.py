@@ -1,0 +1,206 @@
+"""Figures (PNG) and the human-readable `report.md` of a run, from data and metrics only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on servers
+import matplotlib.pyplot as plt
+
+from spokenqa.config import RunConfig
+from spokenqa.data import Example, word_lengths
+from spokenqa.features import AlignStats
+
+
+def _hist(path: Path, values: list[int], title: str, xlabel: str, bins: int = 50) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if values:
+        ax.hist(values, bins=bins, color="#4c72b0")
+    ax.set(title=f"{title} (n={len(values)})", xlabel=xlabel, ylabel="count")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_length_figures(folder: Path, examples: list[Example], split: str) -> None:
+    """Histograms of context, question and answer lengths in words."""
+    for kind, values in word_lengths(examples).items():
+        _hist(folder / f"{split}_{kind}_words.png", values, f"{split}: {kind} length", "words")
+
+
+def write_data_figures(
+    out: Path,
+    train_examples: list[Example],
+    eval_examples: list[Example],
+    align: AlignStats,
+    eval_span_tokens: list[int] | None,
+) -> None:
+    folder = Path(out) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_length_figures(folder, train_examples, "train")
+    _hist(folder / "train_span_tokens.png", align.span_tokens, "train: gold span length", "sub-word tokens")
+    if eval_examples:
+        write_length_figures(folder, eval_examples, "eval")
+    if eval_span_tokens is not None:
+        _hist(folder / "eval_span_tokens.png", eval_span_tokens, "validation: gold span length", "sub-word tokens")
+
+
+def _curve(path: Path, epochs: list[int], series: dict[str, list[float | None]], title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for label, values in series.items():
+        pts = [(e, v) for e, v in zip(epochs, values) if v is not None]
+        if pts:
+            ax.plot(*zip(*pts), marker="o", label=label)
+    ax.set(title=title, xlabel="epoch")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_training_figures(out: Path, history: list[dict[str, Any]]) -> None:
+    """Curves of train loss, val EM/F1 (both families) and val WER per epoch."""
+    folder = Path(out) / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    epochs = [h["epoch"] for h in history]
+    scored = [h.get("scores") or {} for h in history]
+
+    def get(family: str, key: str) -> list[float | None]:
+        return [s.get(family, {}).get(key) for s in scored]
+
+    _curve(folder / "train_loss.png", epochs, {"train loss": [h.get("train_loss") for h in history]}, "training loss")
+    _curve(
+        folder / "val_em_f1.png",
+        epochs,
+        {
+            "official EM (%)": get("official", "exact_match"),
+            "official F1 (%)": get("official", "f1"),
+            "reference EM x100": [None if v is None else 100 * v for v in get("reference", "em")],
+            "reference F1 x100": [None if v is None else 100 * v for v in get("reference", "f1")],
+        },
+        "validation EM and F1",
+    )
+    _curve(folder / "val_wer.png", epochs, {"reference WER": get("reference", "wer")}, "validation WER")
+
+
+def _fmt(v: Any, digits: int = 4) -> str:
+    if v is None:
+        return "-"
+    return f"{v:.{digits}f}" if isinstance(v, float) else str(v)
+
+
+def epoch_table(history: list[dict[str, Any]]) -> str:
+    rows = [
+        "| epoch | loss | start acc | end acc | official EM | official F1 | ref EM | ref F1 | ref WER | eval q/s |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for h in history:
+        o = (h.get("scores") or {}).get("official", {})
+        r = (h.get("scores") or {}).get("reference", {})
+        rows.append(
+            f"| {h['epoch']} | {_fmt(h.get('train_loss'), 3)} | {_fmt(h.get('start_acc'), 3)} | "
+            f"{_fmt(h.get('end_acc'), 3)} | {_fmt(o.get('exact_match'), 2)} | {_fmt(o.get('f1'), 2)} | "
+            f"{_fmt(r.get('em'))} | {_fmt(r.get('f1'))} | {_fmt(r.get('wer'))} | "
+            f"{_fmt(h.get('eval_questions_per_s'), 1)} |"
+        )
+    return "\n".join(rows)
+
+
+def data_section(data_stats: dict[str, Any]) -> str:
+    lines = []
+    files = [*data_stats.get("train", []), *([data_stats["eval"]] if data_stats.get("eval") else [])]
+    if files:
+        lines += [
+            "| file | articles | paragraphs | questions | answers | repaired | skipped | questions dropped |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for s in files:
+            lines.append(
+                f"| `{s['file']}` | {s['articles']} | {s['paragraphs']} | {s['questions']} | {s['answers']} | "
+                f"{s['answers_repaired']} | {s['answers_skipped']} | {s['questions_without_answers']} |"
+            )
+        notes = [n for s in files for n in s.get("examples", [])]
+        if notes:
+            lines += ["", "Repairs and skips (first few):", *[f"- {n}" for n in notes[:10]]]
+    for split in ("train_alignment", "eval_alignment"):
+        a = data_stats.get(split)
+        if a:
+            lines += [
+                "",
+                f"**{split.replace('_', ' ')}**: {a['aligned']} of {a['answers']} answers aligned to tokens "
+                f"(failure rate {100 * a['failure_rate']:.2f}%: {a['not_in_any_window']} not inside any window, "
+                f"{a.get('no_tokens', 0)} with no tokens); {a['windows']} windows, "
+                f"{a['negative_windows']} without the answer ({a['negative_windows_dropped']} dropped); "
+                f"{a['questions_truncated']} questions cut to the question-token limit.",
+            ]
+    return "\n".join(lines)
+
+
+def write_report(
+    out: Path, cfg: RunConfig, summary: dict[str, Any], history: list[dict[str, Any]], data_stats: dict[str, Any]
+) -> None:
+    out = Path(out)
+    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    settings = json.dumps(cfg.to_dict(), indent=2)
+    text = f"""# spokenqa run report
+
+Status: **{summary['status']}**{f" ({summary['message']})" if summary.get('message') else ''}.
+Preset `{cfg.preset}`, model `{cfg.model}`, head `{cfg.head}`, loss `{cfg.loss}`, decoder `{cfg.decoder}`,
+precision `{summary['precision']}`, {summary['processes']} process(es).
+{summary['train_examples']} training questions -> {summary['train_windows']} windows;
+{summary['eval_questions']} evaluation questions; {summary['steps']} optimiser steps;
+wall time {summary['wall_seconds']:.0f} s. Best epoch by `{cfg.select_metric}`: {(summary.get('best') or {}).get('epoch', '-')}.
+
+## Metrics per epoch
+
+Official = SQuAD v1.1 script (percent, max over a question's gold answers). Reference = the
+reference study's per-answer-entry EM/F1/WER (fractions; WER from jiwer, may exceed 1).
+
+{epoch_table(history)}
+
+## Data
+
+{data_section(data_stats)}
+
+## Figures
+
+{chr(10).join(f"![{name}](figures/{name})" for name in figures)}
+
+## Settings
+
+```json
+{settings}
+```
+"""
+    (out / "report.md").write_text(text)
+
+
+def write_stats(path: Path, cfg: RunConfig, out: Path) -> dict[str, Any]:
+    """`spokenqa stats`: load and validate a file, align its answers, write histograms + stats.json."""
+    from collections import Counter
+
+    from spokenqa.data import load_squad
+    from spokenqa.features import prepare_eval_features
+    from spokenqa.model import build_tokenizer
+
+    examples, stats = load_squad(path, cfg.lowercase)
+    _, align = prepare_eval_features(examples, build_tokenizer(cfg), cfg)
+    out = Path(out)
+    folder = out / "figures"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_length_figures(folder, examples, "data")
+    _hist(folder / "data_span_tokens.png", align.span_tokens, "gold span length", "sub-word tokens")
+    lengths = word_lengths(examples)
+    distinct = Counter(len({a.text for a in e.answers}) for e in examples)
+    summary = {
+        "data": stats.to_dict(),
+        "alignment": align.summary(),
+        "mean_words": {k: (sum(v) / len(v) if v else 0.0) for k, v in lengths.items()},
+        "questions_with_several_distinct_answers": sum(n for k, n in distinct.items() if k > 1),
+    }
+    (out / "stats.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return summary

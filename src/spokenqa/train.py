@@ -1,0 +1,377 @@
+"""Fine-tune a span-QA model with Accelerate; evaluate each epoch; checkpoint atomically.
+
+Reads top to bottom: preflight -> data -> features -> model/optimiser/schedule -> (resume) ->
+(baseline eval) -> per epoch: [forward -> loss -> backward -> clip -> step -> log -> periodic
+checkpoint] -> eval -> best/last checkpoints -> history, report.
+
+`accelerate launch -m spokenqa train ...` runs the same loop as multi-process DDP: each process
+takes every n-th batch of the same seeded batch list, and only the main process evaluates and
+writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+from transformers import get_linear_schedule_with_warmup
+
+from spokenqa import __version__
+from spokenqa.config import SELECT_METRICS, RunConfig, resolve_model_path
+from spokenqa.data import DataStats, Example, file_sha256, load_squad
+from spokenqa.errors import ConfigError, TrainingError
+from spokenqa.features import collate, length_grouped_batches, prepare_train_features
+from spokenqa.inference import evaluate_examples, resolve_precision
+from spokenqa.metrics import select_value
+from spokenqa.model import build_model, save_checkpoint, span_loss
+from spokenqa.report import write_data_figures, write_report, write_training_figures
+
+STATE_FILE = "training_state.pt"
+
+
+def _preflight(cfg: RunConfig, resume: bool) -> Path:
+    """Catch unusable inputs and outputs before any expensive step."""
+    if not cfg.train_files:
+        raise ConfigError("no training file: give --train FILE")
+    if cfg.out_dir is None:
+        raise ConfigError("no output folder: give --out DIR")
+    for path in (*cfg.train_files, *([cfg.eval_file] if cfg.eval_file else [])):
+        if not Path(path).is_file():
+            raise ConfigError(f"{path}: no such data file")
+    model_path = resolve_model_path(cfg.model)
+    if Path(model_path).is_dir():
+        names = os.listdir(model_path)
+        if not any(n.endswith((".safetensors", ".bin")) for n in names):
+            raise ConfigError(f"{model_path}: model folder has no weights (*.safetensors or *.bin)")
+    out = Path(cfg.out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"x" * 4096)
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"{out}: output folder is not writable ({e.strerror})") from e
+    if shutil.disk_usage(out).free < 1 << 30:
+        raise ConfigError(f"{out}: less than 1 GiB free; checkpoints would not fit")
+    if resume and not (out / "last" / STATE_FILE).is_file():
+        raise ConfigError(f"{out}: nothing to resume (no last/{STATE_FILE}); run without --resume")
+    if not resume and (out / "history.json").exists():
+        raise ConfigError(f"{out}: already holds a run; use --resume or another --out")
+    return out
+
+
+def _provenance(cfg: RunConfig) -> dict[str, Any]:
+    """What else is needed to rerun: versions, commit, data hashes, machine."""
+    import accelerate
+    import transformers
+
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
+        ).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        commit = None
+    files = [*cfg.train_files, *([cfg.eval_file] if cfg.eval_file else [])]
+    return {
+        "spokenqa": __version__,
+        "git_commit": commit,
+        "versions": {
+            "python": sys.version.split()[0],
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "accelerate": accelerate.__version__,
+        },
+        "data_sha256": {f: file_sha256(f) for f in files},
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "cuda": torch.cuda.is_available()},
+        "model_path": resolve_model_path(cfg.model),
+        "command": sys.argv,
+    }
+
+
+def load_training_data(cfg: RunConfig) -> tuple[list[Example], list[DataStats]]:
+    examples, stats = [], []
+    for path in cfg.train_files:
+        remaining = None if cfg.max_train_examples is None else cfg.max_train_examples - len(examples)
+        if remaining == 0:
+            break
+        ex, st = load_squad(path, lowercase=cfg.lowercase, max_questions=remaining)
+        examples += ex
+        stats.append(st)
+    return examples, stats
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+class _Interrupt:
+    """Ctrl-C (SIGINT) or SIGTERM: finish the current step, save, stop."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._old = {}
+
+    def __enter__(self) -> _Interrupt:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+        return self
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._old.items():
+            signal.signal(sig, handler)
+
+
+def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict[str, Any]:
+    """Run training as configured; returns the summary that is also written to summary.json.
+
+    `pretrained=False` starts from random encoder weights (tests).
+    """
+    cfg.validate()
+    out = _preflight(cfg, resume)
+    if cfg.num_threads:
+        torch.set_num_threads(cfg.num_threads)
+    probe = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    precision = resolve_precision(cfg.mixed_precision, probe)
+    accelerator = Accelerator(mixed_precision=precision)
+    main = accelerator.is_main_process
+    set_seed(cfg.seed)
+    t_start = time.time()
+
+    # --- data and features
+    train_examples, train_stats = load_training_data(cfg)
+    eval_examples, eval_stats = ([], None)
+    if cfg.eval_file:
+        eval_examples, eval_stats = load_squad(cfg.eval_file, cfg.lowercase, max_questions=cfg.max_eval_examples)
+    model, tokenizer = build_model(cfg, pretrained=pretrained)
+    features, align = prepare_train_features(train_examples, tokenizer, cfg)
+    if len(features) == 0:
+        raise ConfigError("no training windows: every answer failed to align (see the data stats)")
+
+    # --- optimiser and schedule
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    decay, plain = [], []
+    for name, param in model.named_parameters():
+        (plain if not cfg.decay_bias_and_norm and name.endswith(no_decay) else decay).append(param)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": plain, "weight_decay": 0.0}],
+        lr=cfg.learning_rate,
+    )
+    n_batches = len(length_grouped_batches(features.lengths(), cfg.train_batch_size, cfg.seed, cfg.group_by_length))
+    steps_per_epoch = n_batches // accelerator.num_processes
+    total_steps = steps_per_epoch * cfg.epochs
+    scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    core = accelerator.unwrap_model(model)
+
+    # --- resume
+    history: list[dict[str, Any]] = []
+    start_epoch, start_step, best, resume_sums = 1, 0, None, None
+    if resume:
+        start_epoch, start_step, best, history, resume_sums = _load_state(out / "last", core, optimizer, scheduler)
+    elif main:
+        cfg.save(out / "config.json", extra={"provenance": _provenance(cfg)})
+    data_stats = {
+        "train": [s.to_dict() for s in train_stats],
+        "eval": eval_stats.to_dict() if eval_stats else None,
+        "train_alignment": align.summary(),
+    }
+
+    def evaluate(epoch: int) -> dict[str, Any] | None:
+        if not eval_examples or not main:
+            return None
+        t0 = time.time()
+        result = evaluate_examples(core, tokenizer, eval_examples, cfg, precision, progress=True)
+        seconds = time.time() - t0
+        data_stats["eval_alignment"] = result.align.summary()
+        data_stats["eval_span_tokens"] = result.align.span_tokens
+        _write_epoch(out, epoch, eval_examples, result.predictions, result.scores)
+        return {"scores": result.scores, "eval_seconds": seconds, "eval_questions_per_s": len(eval_examples) / seconds}
+
+    if main:
+        write_data_figures(out, train_examples, eval_examples, align, None)
+    if cfg.baseline and not resume and not history:
+        entry = {"epoch": 0, "train_loss": None, "start_acc": None, "end_acc": None, "steps": 0}
+        entry.update(evaluate(0) or {})
+        history.append(entry)
+
+    # --- epochs
+    global_step = (start_epoch - 1) * steps_per_epoch + start_step
+    stopped = None
+    with _Interrupt() as interrupt:
+        for epoch in range(start_epoch, cfg.epochs + 1):
+            model.train()
+            batches = length_grouped_batches(
+                features.lengths(), cfg.train_batch_size, cfg.seed + epoch, cfg.group_by_length
+            )
+            mine = batches[accelerator.process_index :: accelerator.num_processes][:steps_per_epoch]
+            skip = start_step if epoch == start_epoch else 0
+            # running epoch sums: restored when resuming mid-epoch so the epoch's numbers stay whole
+            sums = dict(resume_sums) if skip and resume_sums else _fresh_sums()
+            bar = tqdm(total=steps_per_epoch, initial=skip, desc=f"epoch {epoch}/{cfg.epochs}",
+                       unit="step", disable=not main, dynamic_ncols=True)
+            t_epoch = time.time()
+            for step in range(skip, steps_per_epoch):
+                batch = {k: v.to(accelerator.device) for k, v in collate(
+                    features, mine[step], tokenizer.pad_token_id, labels=True).items()}
+                starts, ends = batch.pop("start_positions"), batch.pop("end_positions")
+                with accelerator.autocast():
+                    start_logits, end_logits = model(**batch)
+                loss = span_loss(start_logits, end_logits, starts, ends, cfg)
+                if not torch.isfinite(loss):
+                    if not cfg.skip_nonfinite:
+                        raise TrainingError(
+                            f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step + 1}; "
+                            f"the last good checkpoint is {out / 'last'} (resume with --resume, "
+                            "lower the learning rate, or pass --skip-nonfinite)"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    sums["skipped"] += 1
+                    continue
+                accelerator.backward(loss)
+                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                optimizer.zero_grad(set_to_none=True)
+                global_step += 1
+
+                n = len(starts)
+                sums["loss"] += loss.item() * n
+                sums["start_hits"] += int((start_logits.argmax(-1) == starts).sum())
+                sums["end_hits"] += int((end_logits.argmax(-1) == ends).sum())
+                sums["windows"] += n
+                bar.update(1)
+                bar.set_postfix(loss=f"{sums['loss'] / sums['windows']:.3f}",
+                                start_acc=f"{sums['start_hits'] / sums['windows']:.3f}",
+                                end_acc=f"{sums['end_hits'] / sums['windows']:.3f}", refresh=False)
+                done = step + 1
+                periodic = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < steps_per_epoch
+                if interrupt.requested or periodic:
+                    _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler,
+                                epoch, done, best, history, sums)
+                if interrupt.requested:
+                    stopped = f"interrupted at epoch {epoch}, step {done}; resume with --resume"
+                    break
+            bar.close()
+            if stopped:
+                break
+
+            # --- end of epoch: evaluate, select, checkpoint
+            w = max(sums["windows"], 1)
+            entry = {"epoch": epoch, "train_loss": sums["loss"] / w, "start_acc": sums["start_hits"] / w,
+                     "end_acc": sums["end_hits"] / w, "steps": global_step, "skipped_batches": sums["skipped"],
+                     "train_seconds": time.time() - t_epoch, "train_windows_per_s": sums["windows"] / (time.time() - t_epoch)}
+            entry.update(evaluate(epoch) or {})
+            history.append(entry)
+            if main and entry.get("scores"):
+                value = select_value(entry["scores"], cfg.select_metric)
+                if best is None or SELECT_METRICS[cfg.select_metric] * (value - best["value"]) > 0:
+                    best = {"epoch": epoch, "value": value, "metric": cfg.select_metric}
+                    save_checkpoint(out / "best", core, tokenizer, cfg, {"epoch": epoch, "scores": entry["scores"]})
+            _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler,
+                        epoch + 1, 0, best, history, None)
+            if main:
+                _write_json(out / "history.json", history)
+                write_training_figures(out, history)
+
+    summary = {
+        "status": "interrupted" if stopped else "finished",
+        "message": stopped,
+        "epochs_done": len([h for h in history if h["epoch"] > 0]),
+        "steps": global_step,
+        "best": best,
+        "final": history[-1] if history else None,
+        "precision": precision,
+        "processes": accelerator.num_processes,
+        "wall_seconds": time.time() - t_start,
+        "train_examples": len(train_examples),
+        "train_windows": len(features),
+        "eval_questions": len(eval_examples),
+    }
+    if main:
+        _write_json(out / "history.json", history)
+        _write_json(out / "summary.json", summary)
+        _write_json(out / "data_stats.json", data_stats)
+        write_data_figures(out, train_examples, eval_examples, align, data_stats.get("eval_span_tokens"))
+        write_report(out, cfg, summary, history, data_stats)
+    accelerator.wait_for_everyone()
+    return summary
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=2) + "\n")
+    os.replace(tmp, path)
+
+
+def _write_epoch(out: Path, epoch: int, examples: list[Example], predictions, scores) -> None:
+    folder = out / "epochs" / f"epoch_{epoch}"
+    folder.mkdir(parents=True, exist_ok=True)
+    _write_json(folder / "predictions.json", {p.id: p.text for p in predictions})
+    _write_json(folder / "metrics.json", scores)
+    first = [
+        {"id": e.id, "question": e.question, "prediction": p.text, "gold": [a.text for a in e.answers]}
+        for e, p in list(zip(examples, predictions))[:100]
+    ]
+    _write_json(folder / "first100.json", first)
+    shutil.copyfile(folder / "predictions.json", out / "predictions.json")
+
+
+def _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler, epoch, step, best, history, sums) -> None:
+    """The `last` checkpoint: weights + everything to continue at (epoch, step)."""
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    state = {
+        "epoch": epoch, "step": step, "best": best, "history": history, "sums": sums,
+        "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(),
+    }
+    save_checkpoint(out / "last", core, tokenizer, cfg, {"epoch": epoch, "step": step},
+                    extra=lambda tmp: torch.save(state, tmp / STATE_FILE))
+
+
+def _load_state(folder: Path, core, optimizer, scheduler):
+    from safetensors.torch import load_file
+
+    state = torch.load(folder / STATE_FILE, map_location="cpu", weights_only=False)
+    core.load_state_dict(load_file(str(folder / "model.safetensors")))
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    _set_rng_state(state["rng"])
+    return state["epoch"], state["step"], state["best"], state["history"], state["sums"]
+
+
+def _fresh_sums() -> dict[str, float]:
+    return {"loss": 0.0, "start_hits": 0, "end_hits": 0, "windows": 0, "skipped": 0}
