@@ -39,6 +39,8 @@ __all__ = [
     "spokenize_with_map",
     "spokenize_squad",
     "number_words",
+    "find_nearest",
+    "locate_answer",
     "validate_squad",
 ]
 
@@ -423,7 +425,10 @@ def _convert(m: re.Match[str], norm: str) -> tuple[str, bool]:
     if kind == "ord":
         return _ordinal(int(g("onum"))), False
     if kind == "decade":
-        return _pluralise(number_words(g("dnum"))), False
+        digits = g("dnum")
+        if len(digits) == 4 and 1000 <= int(digits) < 2000:
+            return _pluralise(_year(int(digits))), False  # "1050s" -> "ten fifties"
+        return _pluralise(number_words(digits)), False
     if kind == "number":
         num = g("num")
         unit = g("unit")
@@ -600,8 +605,14 @@ def find_nearest(haystack: str, needle: str, near: int, max_dist: int | None = N
     return best
 
 
-def _realign(st: SpokenText, start: int, text: str) -> tuple[int, str, str]:
-    """Place one answer in the spokenized context: (start or -1, spoken text, how)."""
+def locate_answer(st: SpokenText, start: int, text: str) -> tuple[int, str, str]:
+    """Place a source answer (``text`` at ``start``) in the spokenized text.
+
+    Returns (start in ``st.text`` or -1, spoken answer, how) where how is "exact" (mapped
+    through the offsets and equal to the slice), "searched" (found as whole words within
+    max(60, 2 x length) characters of the mapped place, or - when the source offset does not
+    point at the text - found exactly once), or the reason it was not placed.
+    """
     spoken = spokenize_answer(text)
     if not spoken:
         return -1, spoken, "empty"
@@ -656,7 +667,7 @@ def spokenize_squad(data: dict[str, Any], *, source: str = "<data>",
                     stats.answers += 1
                     key = (ans["answer_start"], ans["text"])
                     if key not in cache:
-                        cache[key] = _realign(st, *key)
+                        cache[key] = locate_answer(st, *key)
                     pos, spoken, how = cache[key]
                     if pos < 0:
                         stats.answers_unmapped += 1
