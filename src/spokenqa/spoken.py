@@ -198,12 +198,13 @@ _SCALES = {"m": "million", "mn": "million", "b": "billion", "bn": "billion", "k"
            "thousand": "thousand", "hundred": "hundred"}
 
 # Abbreviations that TTS expands; the value is the spoken form. Case-sensitive on purpose
-# ("No." only before a number, "St." as a title).
+# ("No." only before a number, "St." as a title). "etc" stays "etc": the Spoken-SQuAD
+# transcripts write it so.
 _ABBREV = {
     "Mr": "mister", "Mrs": "missus", "Ms": "miz", "Dr": "doctor", "St": "saint",
     "Jr": "junior", "Sr": "senior", "Prof": "professor", "Gen": "general", "Lt": "lieutenant",
     "Col": "colonel", "Capt": "captain", "Sgt": "sergeant", "Gov": "governor",
-    "Rev": "reverend", "Mt": "mount", "Ft": "fort", "vs": "versus", "etc": "et cetera",
+    "Rev": "reverend", "Mt": "mount", "Ft": "fort", "vs": "versus",
     "approx": "approximately", "Jan": "january", "Feb": "february", "Aug": "august",
     "Sept": "september", "Oct": "october", "Nov": "november", "Dec": "december",
 }
@@ -362,19 +363,23 @@ def _next_visible(norm: str, pos: int) -> tuple[int, bool]:
     return pos, saw_space
 
 
-def _period_ends_sentence(norm: str, pos: int, *, after_abbrev: bool) -> bool:
+def _period_ends_sentence(norm: str, pos: int, *, after_abbrev: bool,
+                          caseless: bool = False) -> bool:
     """Decide whether punctuation ending at ``pos`` closes a sentence.
 
     A plain "." closes one when followed by a space and a capital or digit, or by the end.
     After an abbreviation or initial ("U.S.", "F.") only a typical sentence opener counts,
-    because "the U.S. Army" is far more common than a sentence ending in "U.S.".
+    because "the U.S. Army" is far more common than a sentence ending in "U.S.". In
+    ``caseless`` text (no capitals at all: already a transcript) capitals carry no signal, so
+    any plain "." followed by a space counts; this keeps spokenize idempotent on
+    Spoken-SQuAD contexts.
     """
     nxt, saw_space = _next_visible(norm, pos)
     if nxt >= len(norm):
         return True
     if not saw_space:
         return False
-    if "\n" in norm[pos:nxt]:
+    if "\n" in norm[pos:nxt] or (caseless and not after_abbrev):
         return True
     if after_abbrev:
         m = re.match(r"[A-Za-z]+", norm[nxt:])
@@ -460,6 +465,7 @@ def _convert(m: re.Match[str], norm: str) -> tuple[str, bool]:
 def spokenize_with_map(text: str) -> SpokenText:
     """Spokenize ``text`` and keep the output-to-source character mapping."""
     norm, n2s = _normalise(text)
+    caseless = not any(c.isupper() for c in norm)
     out: list[str] = []
     pieces: list[Piece] = []
     length = 0
@@ -483,7 +489,7 @@ def spokenize_with_map(text: str) -> SpokenText:
             i = m.start()
             initial = (tok == "." and i >= 1 and norm[i - 1].isupper()
                        and (i == 1 or not norm[i - 2].isalnum()))
-            if _period_ends_sentence(norm, m.end(), after_abbrev=initial):
+            if _period_ends_sentence(norm, m.end(), after_abbrev=initial, caseless=caseless):
                 add_period(src_s, src_e)
             continue
         spoken, ends = _convert(m, norm)

@@ -1,0 +1,173 @@
+"""`spokenqa data ...`: build spoken-style training sets from the command line.
+
+Subcommands (each reads one file, writes one SQuAD v1.1 JSON file and prints a short summary):
+
+- ``spokenize IN.json OUT.json [--noise-rate R] [--seed S]``: text SQuAD -> Spoken-SQuAD style
+  (:func:`spokenqa.spoken.spokenize_squad`), optionally followed by simulated ASR noise;
+- ``noise IN.json OUT.json --noise-rate R [--seed S]``: simulated ASR noise only
+  (:func:`spokenqa.noise.add_asr_noise`);
+- ``convert-synth IN.jsonl OUT.json``: the Festival+Sphinx synth set -> SQuAD over its
+  transcripts (:func:`spokenqa.align.convert_synth`).
+
+Hook-up in cli.py: ``add_data_parser(sub)`` registers the parser and sets ``func`` to
+:func:`data_command`, like the other subcommands. Bad input raises DataError (file and place),
+an impossible setting or unwritable output ConfigError; the CLI turns both into exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from spokenqa.errors import ConfigError, DataError
+
+__all__ = ["add_data_parser", "data_command"]
+
+_SHOW = 3  # examples of unmapped / fuzzy answers printed in the summary
+
+
+def add_data_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add ``data`` with its subcommands to the top-level subparsers ``sub``."""
+    p = sub.add_parser("data", help="make spoken-style training data (spokenize, ASR noise, "
+                                    "synth conversion)")
+    dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
+
+    sp = dsub.add_parser("spokenize", help="text SQuAD -> Spoken-SQuAD transcript style "
+                                           "(answers re-aligned)")
+    sp.add_argument("input", metavar="IN.json")
+    sp.add_argument("output", metavar="OUT.json")
+    sp.add_argument("--noise-rate", type=float, default=None, metavar="R",
+                    help="then add simulated ASR noise at word error rate R (e.g. 0.2)")
+    sp.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    sp.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
+
+    nz = dsub.add_parser("noise", help="add simulated ASR noise to a SQuAD-format file "
+                                       "(answers kept exact)")
+    nz.add_argument("input", metavar="IN.json")
+    nz.add_argument("output", metavar="OUT.json")
+    nz.add_argument("--noise-rate", type=float, required=True, metavar="R",
+                    help="target word error rate, in [0, 1)")
+    nz.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
+    nz.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
+
+    cs = dsub.add_parser("convert-synth", help="synth Festival+Sphinx JSONL -> SQuAD over "
+                                               "its transcripts")
+    cs.add_argument("input", metavar="IN.jsonl")
+    cs.add_argument("output", metavar="OUT.json")
+    cs.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
+    p.set_defaults(func=data_command)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError as e:
+        raise DataError(f"{path}: no such file") from e
+    except IsADirectoryError as e:
+        raise DataError(f"{path}: is a folder, expected a JSON file") from e
+    except OSError as e:
+        raise DataError(f"{path}: cannot read ({e.strerror})") from e
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from e
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: "
+                        f"{e.msg})") from e
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    """Write atomically (temp file + rename) so an interrupted run leaves no half file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(obj, f, ensure_ascii=False)
+            f.write("\n")
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise ConfigError(f"{path}: cannot write ({e.strerror})") from e
+
+
+def _check_rate(rate: float | None) -> None:
+    if rate is not None and not 0.0 <= rate < 1.0:
+        raise ConfigError(f"--noise-rate {rate}: must be in [0, 1)")
+
+
+def _print_noise(stats: dict[str, Any]) -> None:
+    ops = ", ".join(f"{k} {v}" for k, v in sorted(stats["ops"].items()))
+    print(f"noise: target rate {stats['rate']:.3f}, seed {stats['seed']}: measured WER "
+          f"{stats['wer']:.4f} over {stats['words']} words (S {stats['substitutions']}, "
+          f"D {stats['deletions']}, I {stats['insertions']}); ops: {ops}; "
+          f"{stats['protected_words']} answer words protected")
+    if stats["answers_dropped"]:
+        print(f"noise: {stats['answers_dropped']} answers could not be protected (offset "
+              f"and text not found) and were dropped, {stats['questions_dropped']} questions "
+              "with them")
+        for ex in stats["examples"][:_SHOW]:
+            print(f"  {ex['place']} id {ex['id']}: {ex['answer']!r}")
+
+
+def data_command(args: argparse.Namespace) -> int:
+    """Run one ``data`` subcommand; print a summary; return the exit status (0)."""
+    from spokenqa.align import convert_synth, load_synth_jsonl
+    from spokenqa.noise import add_asr_noise
+    from spokenqa.spoken import spokenize_squad
+
+    started = time.perf_counter()
+    src, dst = Path(args.input), Path(args.output)
+    summary: dict[str, Any] = {"command": args.data_command, "input": str(src),
+                               "output": str(dst)}
+    if args.data_command in ("spokenize", "noise"):
+        _check_rate(args.noise_rate)
+        data = _read_json(src)
+        if args.data_command == "spokenize":
+            data, sstats = spokenize_squad(data, source=str(src))
+            s = sstats.to_dict()
+            summary["spokenize"] = s
+            print(f"spokenize: {s['articles']} articles, {s['paragraphs']} paragraphs, "
+                  f"{s['questions']} questions -> {s['questions_kept']} kept "
+                  f"({s['questions_dropped']} dropped); answers {s['answers']}: "
+                  f"{s['answers_exact']} mapped exactly, {s['answers_searched']} found by "
+                  f"search near their place, {s['answers_unmapped']} unmapped")
+            for ex in s["examples"][:_SHOW]:
+                print(f"  unmapped: {ex['place']} id {ex['id']}: {ex['answer']!r} -> "
+                      f"{ex['spoken']!r} ({ex['reason']}); context: ...{ex['context']}...")
+        if args.noise_rate is not None:
+            data, nstats = add_asr_noise(data, args.noise_rate, args.seed, source=str(src))
+            summary["noise"] = nstats.to_dict()
+            _print_noise(summary["noise"])
+    elif args.data_command == "convert-synth":
+        records = load_synth_jsonl(src)
+        data, astats = convert_synth(records, source=str(src))
+        a = astats.to_dict()
+        summary["convert_synth"] = a
+        pct = 100.0 * a["questions_kept"] / max(a["questions"], 1)
+        print(f"convert-synth: {a['paragraphs']} paragraphs, {a['questions']} questions -> "
+              f"{a['questions_kept']} kept ({pct:.1f}%), {a['questions_dropped']} dropped; "
+              f"answers: {a['answers_exact']} exact, {a['answers_fuzzy']} fuzzy, "
+              f"{a['answers_dropped']} not found ({a['verbatim_elsewhere']} of them occur "
+              "verbatim elsewhere in the transcript, too far from their place to trust)")
+        for ex in a["fuzzy_examples"][:_SHOW]:
+            print(f"  fuzzy: {ex['spoken']!r} ~ {ex['transcript']!r} "
+                  f"(char distance {ex['char_distance']})")
+        for ex in a["dropped_examples"][:_SHOW]:
+            print(f"  dropped: {ex['place']}: {ex['answer']!r} ({ex['reason']})")
+    else:  # pragma: no cover - argparse restricts the choices
+        raise ConfigError(f"data {args.data_command}: unknown subcommand")
+    _write_json(dst, data)
+    summary["seconds"] = round(time.perf_counter() - started, 1)
+    if getattr(args, "stats", None):
+        _write_json(Path(args.stats), summary)
+    print(f"wrote {dst} in {summary['seconds']} s")
+    return 0
