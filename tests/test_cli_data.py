@@ -1,0 +1,116 @@
+"""`spokenqa data ...` through its own parser (cli.py hooks it in separately)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from spokenqa.cli_data import add_data_parser, data_command
+from spokenqa.errors import ConfigError, DataError
+from spokenqa.noise import Lexicon
+
+CMU = "the DH AH0\na AH0\nteam T IY1 M\nteem T IY1 M\nwon W AH1 N\none W AH1 N\n" \
+      "played P L EY1 D\nplate P L EY1 T\nfoot F UH1 T\nball B AO1 L\n" \
+      "football F UH1 T B AO2 L\nin IH0 N\nand AH0 N D\n"
+RECORD = {
+    "title": "Reform",
+    "context": "The Great Reform Bill changed voting. It took a long fight.",
+    "transcript": "the great reform bell change voting. it took a lung file.",
+    "qas": [{"id": "bill", "question": "What?",
+             "answers": [{"text": "Great Reform Bill", "answer_start": 4}]},
+            {"id": "vote", "question": "What changed?",
+             "answers": [{"text": "voting", "answer_start": 30}]},
+            {"id": "gone", "question": "How long?",
+             "answers": [{"text": "a long fight", "answer_start": 46}]}],
+}
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="spokenqa")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_data_parser(sub)
+    return parser.parse_args(argv)
+
+
+SQUAD = {"version": "1.1", "data": [{"title": "Bowl", "paragraphs": [{
+    "context": "In 2015, the Broncos won $5 million. The team played football in Denver.",
+    "qas": [{"id": "q1", "question": "Who won?",
+             "answers": [{"text": "the Broncos", "answer_start": 9}]},
+            {"id": "q2", "question": "How much?",
+             "answers": [{"text": "$5 million", "answer_start": 25}]}]}]}]}
+
+
+@pytest.fixture()
+def tiny_lexicon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "tiny.dict"
+    path.write_text(CMU, encoding="utf-8")
+    lex = Lexicon.from_file(path)
+    monkeypatch.setattr("spokenqa.noise.load_lexicon", lambda path=None: lex)
+
+
+def test_spokenize_with_noise(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              tiny_lexicon: None) -> None:
+    src, dst, stats = tmp_path / "in.json", tmp_path / "out" / "o.json", tmp_path / "s.json"
+    src.write_text(json.dumps(SQUAD), encoding="utf-8")
+    args = _parse(["data", "spokenize", str(src), str(dst), "--noise-rate", "0.3",
+                   "--seed", "2", "--stats", str(stats)])
+    assert args.func is data_command
+    assert data_command(args) == 0
+    out = json.loads(dst.read_text(encoding="utf-8"))
+    par = out["data"][0]["paragraphs"][0]
+    for qa in par["qas"]:
+        a = qa["answers"][0]
+        assert par["context"][a["answer_start"]:][:len(a["text"])] == a["text"]
+    assert [qa["answers"][0]["text"] for qa in par["qas"]] == ["the broncos",
+                                                               "five million dollars"]
+    printed = capsys.readouterr().out
+    assert "2 questions -> 2 kept" in printed and "measured WER" in printed
+    summary = json.loads(stats.read_text(encoding="utf-8"))
+    assert summary["spokenize"]["answers_exact"] == 2 and summary["noise"]["seed"] == 2
+
+
+def test_noise_requires_rate_and_checks_it(tmp_path: Path, tiny_lexicon: None) -> None:
+    src = tmp_path / "in.json"
+    src.write_text(json.dumps(SQUAD), encoding="utf-8")
+    with pytest.raises(SystemExit):
+        _parse(["data", "noise", str(src), str(tmp_path / "o.json")])
+    with pytest.raises(ConfigError, match="--noise-rate 1.5"):
+        data_command(_parse(["data", "noise", str(src), str(tmp_path / "o.json"),
+                             "--noise-rate", "1.5"]))
+    assert data_command(_parse(["data", "noise", str(src), str(tmp_path / "o.json"),
+                                "--noise-rate", "0.2"])) == 0
+
+
+def test_convert_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, dst = tmp_path / "s.jsonl", tmp_path / "o.json"
+    src.write_text(json.dumps(RECORD) + "\n", encoding="utf-8")
+    assert data_command(_parse(["data", "convert-synth", str(src), str(dst)])) == 0
+    out = json.loads(dst.read_text(encoding="utf-8"))
+    (par,) = out["data"][0]["paragraphs"]
+    assert [(qa["id"], qa["answers"][0]["text"]) for qa in par["qas"]] == [
+        ("bill", "great reform bell"), ("vote", "voting")]
+    printed = capsys.readouterr().out
+    assert "3 questions -> 2 kept" in printed and "1 exact, 1 fuzzy" in printed
+
+
+@pytest.mark.parametrize("content, message", [
+    ("{nope", r"in\.json: not valid JSON \(line 1, column 2"),
+    ("[1, 2]", r"in\.json: not SQuAD format"),
+    ('{"data": [{"paragraphs": [{"context": 3, "qas": []}]}]}',
+     r"in\.json: data\[0\]\.paragraphs\[0\]: expected an object with a 'context' string"),
+])
+def test_bad_input_raises_data_error(tmp_path: Path, content: str, message: str) -> None:
+    src = tmp_path / "in.json"
+    src.write_text(content, encoding="utf-8")
+    with pytest.raises(DataError, match=message):
+        data_command(_parse(["data", "spokenize", str(src), str(tmp_path / "o.json")]))
+    assert not (tmp_path / "o.json").exists()
+
+
+def test_missing_input(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        data_command(_parse(["data", "spokenize", str(tmp_path / "x.json"),
+                             str(tmp_path / "o.json")]))
