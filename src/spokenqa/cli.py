@@ -13,6 +13,8 @@ from typing import Any
 
 from spokenqa.errors import ConfigError, SpokenQAError
 
+SAMPLE = Path(__file__).parent / "sample" / "sample_spoken.json"  # 27 questions, written for demos
+
 # Flag -> config field for every setting a user may override on `train`.
 OVERRIDES: dict[str, tuple[str, type]] = {
     "--model": ("model", str),
@@ -53,7 +55,7 @@ SWITCHES = {  # flag -> (field, value when given)
 def add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="fine-tune a span-QA model and evaluate it each epoch")
     p.add_argument("--preset", default="cpu", help="reference | cpu (default)")
-    p.add_argument("--train", action="append", default=[], metavar="FILE", help="SQuAD-format training file (repeatable)")
+    p.add_argument("--train", action="append", default=[], metavar="FILE", help="SQuAD-format training file (repeatable; default: the built-in sample)")
     p.add_argument("--eval", metavar="FILE", help="SQuAD-format evaluation file, scored after each epoch")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
@@ -83,6 +85,9 @@ def train_command(args: argparse.Namespace) -> int:
         if changed:
             raise ConfigError(f"--resume continues the saved run; these flags differ from it: {', '.join(changed)}")
     else:
+        if not args.train:
+            args.train, args.eval = [str(SAMPLE)], args.eval or str(SAMPLE)
+            print(f"spokenqa: no --train given: using the built-in sample {SAMPLE.name}", file=sys.stderr)
         cfg = preset(args.preset).replace(
             train_files=args.train, eval_file=args.eval, out_dir=args.out, **overrides
         )

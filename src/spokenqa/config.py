@@ -29,8 +29,8 @@ class RunConfig:
     out_dir: str | None = None
     lowercase: bool = True  # Spoken-SQuAD transcripts are lower case; the encoder is uncased
     expand_answers: bool = False  # reference: one training example per answer entry
-    max_train_examples: int | None = None  # questions (before answer expansion)
-    max_eval_examples: int | None = None  # questions
+    max_train_examples: int | None = None  # a seeded random sample of questions
+    max_eval_examples: int | None = None  # the first N questions
     # --- features
     model: str = SHIPPED_ENCODER
     max_length: int = 384  # tokens per window: question + context + special tokens

