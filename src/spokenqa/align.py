@@ -159,6 +159,14 @@ def align_answer(answer: list[str], words: list[str], exp_start: int, exp_end: i
     if best is None:
         return None
     (cd, _), i, j = best
+    # Character distance favours dropping a short word at an edge ("two thousand six" is
+    # nearer "two thousand and" than "two thousand and six"); take the answer's own first or
+    # last word back when it is the transcript word just outside the window.
+    if j < len(words) and words[j - 1] != answer[-1] and words[j] == answer[-1]:
+        j += 1
+    if i > 0 and words[i] != answer[0] and words[i - 1] == answer[0]:
+        i -= 1
+    cd = Levenshtein.normalized_distance(target, " ".join(words[i:j]))
     wd = Levenshtein.distance(answer, words[i:j])
     if wd == 0:
         return Match(i, j, 0.0, 0)
