@@ -54,6 +54,10 @@ def test_align_answer_fuzzy_and_limits() -> None:
     # Exact windows are preferred when present and near.
     m = align_answer(["change", "voting"], words, 8, 10)
     assert m is not None and m.exact and (m.start_word, m.end_word) == (8, 10)
+    # Festival says "two thousand and six": the window keeps "six" though the shorter
+    # "two thousand and" is nearer in characters.
+    m = align_answer("two thousand six".split(), "in two thousand and six the".split(), 1, 5)
+    assert m is not None and (m.start_word, m.end_word) == (1, 5)
     # Too different: rejected rather than stretched.
     assert align_answer("the reform act of parliament".split(), words, 0, 5) is None
     # A verbatim hit outside the search radius is not taken.

@@ -134,7 +134,7 @@ def test_noise_is_seeded_and_keeps_answers(lex: Lexicon) -> None:
 def test_measured_wer_near_target(lex: Lexicon) -> None:
     data = _corpus(n_par=80)
     for rate in (0.1, 0.2, 0.35):
-        out, stats = add_asr_noise(data, rate, seed=1, lexicon=lex)
+        _, stats = add_asr_noise(data, rate, seed=1, lexicon=lex)
         assert abs(stats.wer - rate) < 0.03, (rate, stats.wer)
         ops = stats.ops
         assert ops["sub"] > ops["del"] and ops["ins"] > 0 and ops["split"] > 0

@@ -38,13 +38,13 @@ from spokenqa.errors import ConfigError, DataError
 from spokenqa.spoken import validate_squad
 
 __all__ = [
+    "DEFAULT_OP_WEIGHTS",
     "Lexicon",
     "NoiseStats",
     "add_asr_noise",
     "find_cmudict",
     "load_lexicon",
     "word_error_rate",
-    "DEFAULT_OP_WEIGHTS",
 ]
 
 CMUDICT_ENV = "SPOKENQA_CMUDICT"
@@ -432,7 +432,7 @@ class _Noiser:
 
         for i, (s, e) in enumerate(toks):
             edit = edits.get(i)
-            core, suffix = words[i]
+            suffix = words[i][1]
             if edit is None:
                 emit(context[s:e], i)
                 last_free = not protected[i]

@@ -34,13 +34,13 @@ __all__ = [
     "Piece",
     "SpokenText",
     "SpokenizeStats",
-    "spokenize",
-    "spokenize_answer",
-    "spokenize_with_map",
-    "spokenize_squad",
-    "number_words",
     "find_nearest",
     "locate_answer",
+    "number_words",
+    "spokenize",
+    "spokenize_answer",
+    "spokenize_squad",
+    "spokenize_with_map",
     "validate_squad",
 ]
 
@@ -239,8 +239,8 @@ _ONSETS = {"BL", "BR", "CL", "CR", "DR", "FL", "FR", "GL", "GR", "PL", "PR", "SC
 _STARTERS = {"The", "A", "An", "In", "It", "He", "She", "They", "This", "These", "That", "Those",
              "There", "However", "On", "At", "As", "But", "By", "For", "From", "After", "Before",
              "During", "Its", "His", "Her", "Their", "We", "I", "When", "While", "Although",
-             "Since", "Some", "Many", "Most", "Other", "Other", "Today", "Also", "Of", "To",
-             "With", "Its", "One", "Two", "Both", "Each", "If", "In", "Despite", "Under"}
+             "Since", "Some", "Many", "Most", "Other", "Today", "Also", "Of", "To",
+             "With", "One", "Two", "Both", "Each", "If", "Despite", "Under"}
 
 
 def _spell_acronym(word: str) -> bool:
