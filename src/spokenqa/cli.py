@@ -19,6 +19,7 @@ SAMPLE = Path(__file__).parent / "sample" / "sample_spoken.json"  # 27 questions
 OVERRIDES: dict[str, tuple[str, type]] = {
     "--model": ("model", str),
     "--epochs": ("epochs", int),
+    "--max-steps": ("max_steps", int),
     "--max-train-examples": ("max_train_examples", int),
     "--max-eval-examples": ("max_eval_examples", int),
     "--max-length": ("max_length", int),
@@ -184,10 +185,71 @@ def stats_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_ask_parser(sub) -> None:
+    p = sub.add_parser("ask", help="answer questions over a transcript or an audio file")
+    p.add_argument("--checkpoint", required=True, metavar="DIR")
+    p.add_argument("--question", action="append", required=True, help="repeatable")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--context", metavar="TEXT")
+    source.add_argument("--context-file", metavar="FILE")
+    source.add_argument("--audio", metavar="FILE", help="a sound file (wav at any rate); transcribed first")
+    p.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "whisper"))
+    p.add_argument("--top-k", type=int, default=1)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=ask_command)
+
+
+def ask_command(args: argparse.Namespace) -> int:
+    from spokenqa.qa import QA
+
+    context = args.context
+    if args.context_file:
+        try:
+            context = Path(args.context_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{args.context_file}: cannot read the context file ({e})") from e
+    transcript = None
+    if args.audio:
+        from spokenqa.asr import transcribe
+
+        transcript = transcribe(args.audio, engine=args.engine)
+        context = None
+    qa = QA.load(args.checkpoint)
+    results = qa.answer(args.question, context=context, transcript=transcript, top_k=args.top_k)
+    if args.json:
+        payload = {
+            "context": transcript.text if transcript else context,
+            "results": [{"question": r.question, "answers": [a.to_dict() for a in r.answers]} for r in results],
+        }
+        print(json.dumps(payload, ensure_ascii=False))
+        return 0
+    for r in results:
+        print(f"Q: {r.question}")
+        for rank, a in enumerate(r.answers, 1):
+            when = f"  [{a.start_s:.2f}s-{a.end_s:.2f}s]" if a.start_s is not None else ""
+            print(f"  {rank}. {a.text}  (p={a.score:.3f}, chars {a.start}-{a.end}){when}")
+        if not r.answers:
+            print("  (no answer)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spokenqa", description="Extractive question answering over spoken content.")
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (add_train_parser, add_evaluate_parser, add_predict_parser, add_stats_parser):
+    from spokenqa.cli_audio import add_speak_parser, add_synthesize_parser, add_transcribe_parser
+    from spokenqa.cli_data import add_data_parser
+
+    for add in (
+        add_train_parser,
+        add_evaluate_parser,
+        add_predict_parser,
+        add_stats_parser,
+        add_ask_parser,
+        add_data_parser,
+        add_synthesize_parser,
+        add_transcribe_parser,
+        add_speak_parser,
+    ):
         add(sub)
     return parser
 

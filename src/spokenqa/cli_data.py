@@ -17,6 +17,7 @@ an impossible setting or unwritable output ConfigError; the CLI turns both into 
 from __future__ import annotations
 
 import argparse
+import random
 import json
 import os
 import time
@@ -59,7 +60,39 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     cs.add_argument("input", metavar="IN.jsonl")
     cs.add_argument("output", metavar="OUT.json")
     cs.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
+    sm = dsub.add_parser("sample", help="a seeded random sample of N questions of a SQuAD-format file")
+    sm.add_argument("input", metavar="IN.json")
+    sm.add_argument("output", metavar="OUT.json")
+    sm.add_argument("--questions", type=int, required=True, metavar="N")
+    sm.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+    sm.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
     p.set_defaults(func=data_command)
+
+
+def sample_questions(data: dict[str, Any], n: int, seed: int) -> dict[str, Any]:
+    """Keep a seeded random sample of `n` questions; paragraphs and articles left empty go.
+
+    Used to mix training sets in fixed proportions (equal-step comparisons of data recipes).
+    """
+    places = [
+        (a, p, q)
+        for a, article in enumerate(data["data"])
+        for p, paragraph in enumerate(article["paragraphs"])
+        for q in range(len(paragraph["qas"]))
+    ]
+    if not 0 < n <= len(places):
+        raise ConfigError(f"--questions must be in 1..{len(places)} (the file's questions), got {n}")
+    keep = set(random.Random(seed).sample(places, n))
+    articles = []
+    for a, article in enumerate(data["data"]):
+        paragraphs = []
+        for p, paragraph in enumerate(article["paragraphs"]):
+            qas = [qa for q, qa in enumerate(paragraph["qas"]) if (a, p, q) in keep]
+            if qas:
+                paragraphs.append({**paragraph, "qas": qas})
+        if paragraphs:
+            articles.append({**article, "paragraphs": paragraphs})
+    return {**data, "data": articles}
 
 
 def _read_json(path: Path) -> Any:
@@ -163,6 +196,10 @@ def data_command(args: argparse.Namespace) -> int:
                   f"(char distance {ex['char_distance']})")
         for ex in a["dropped_examples"][:_SHOW]:
             print(f"  dropped: {ex['place']}: {ex['answer']!r} ({ex['reason']})")
+    elif args.data_command == "sample":
+        data = sample_questions(_read_json(src), args.questions, args.seed)
+        summary["questions"] = args.questions
+        print(f"sample: kept {args.questions} questions (seed {args.seed})")
     else:  # pragma: no cover - argparse restricts the choices
         raise ConfigError(f"data {args.data_command}: unknown subcommand")
     _write_json(dst, data)

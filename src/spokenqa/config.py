@@ -44,6 +44,7 @@ class RunConfig:
     focal_gamma: float = 1.0
     # --- optimisation
     epochs: int = 2
+    max_steps: int | None = None  # stop after this many optimizer steps (equal-step comparisons)
     train_batch_size: int = 32
     eval_batch_size: int = 64
     learning_rate: float = 1e-4
@@ -93,7 +94,7 @@ class RunConfig:
             raise ConfigError(f"negative_window_keep must be in (0, 1], got {self.negative_window_keep}")
         if self.learning_rate <= 0 or self.weight_decay < 0 or not 0 <= self.warmup_ratio < 1:
             raise ConfigError("learning_rate must be > 0, weight_decay >= 0, 0 <= warmup_ratio < 1")
-        for name in ("max_train_examples", "max_eval_examples"):
+        for name in ("max_train_examples", "max_eval_examples", "max_steps"):
             value = getattr(self, name)
             if value is not None and value <= 0:
                 raise ConfigError(f"{name} must be positive, got {value}")

@@ -201,6 +201,9 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
     n_batches = len(length_grouped_batches(features.lengths(), cfg.train_batch_size, cfg.seed, cfg.group_by_length))
     steps_per_epoch = n_batches // accelerator.num_processes
     total_steps = steps_per_epoch * cfg.epochs
+    if cfg.max_steps is not None:
+        total_steps = min(total_steps, cfg.max_steps)
+    n_epochs = -(-total_steps // steps_per_epoch) if steps_per_epoch else 0
     scheduler = get_linear_schedule_with_warmup(optimizer, int(cfg.warmup_ratio * total_steps), total_steps)
     model, optimizer = accelerator.prepare(model, optimizer)
     core = accelerator.unwrap_model(model)
@@ -240,7 +243,7 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
     global_step = (start_epoch - 1) * steps_per_epoch + start_step
     stopped = None
     with _Interrupt() as interrupt:
-        for epoch in range(start_epoch, cfg.epochs + 1):
+        for epoch in range(start_epoch, n_epochs + 1):
             model.train()
             batches = length_grouped_batches(
                 features.lengths(), cfg.train_batch_size, cfg.seed + epoch, cfg.group_by_length
@@ -249,10 +252,11 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
             skip = start_step if epoch == start_epoch else 0
             # running epoch sums: restored when resuming mid-epoch so the epoch's numbers stay whole
             sums = dict(resume_sums) if skip and resume_sums else _fresh_sums()
-            bar = tqdm(total=steps_per_epoch, initial=skip, desc=f"epoch {epoch}/{cfg.epochs}",
+            epoch_steps = min(steps_per_epoch, total_steps - (epoch - 1) * steps_per_epoch)
+            bar = tqdm(total=epoch_steps, initial=skip, desc=f"epoch {epoch}/{n_epochs}",
                        unit="step", disable=not main, dynamic_ncols=True)
             t_epoch = time.time()
-            for step in range(skip, steps_per_epoch):
+            for step in range(skip, epoch_steps):
                 batch = {k: v.to(accelerator.device) for k, v in collate(
                     features, mine[step], tokenizer.pad_token_id, labels=True).items()}
                 starts, ends = batch.pop("start_positions"), batch.pop("end_positions")
@@ -286,7 +290,7 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
                                 start_acc=f"{sums['start_hits'] / sums['windows']:.3f}",
                                 end_acc=f"{sums['end_hits'] / sums['windows']:.3f}", refresh=False)
                 done = step + 1
-                periodic = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < steps_per_epoch
+                periodic = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < epoch_steps
                 if interrupt.requested or periodic:
                     _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler,
                                 epoch, done, best, history, sums)

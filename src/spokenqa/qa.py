@@ -1,0 +1,120 @@
+"""Ask a trained model: questions over a transcript or an audio file -> answers with scores,
+character spans and (for audio) times.
+
+    qa = QA.load("runs/demo/best")
+    qa.answer("when was the lighthouse built", context=transcript)[0].text
+    qa.answer(["who built it", "how tall is it"], audio="talk.wav", top_k=3)
+
+`score` is a probability: the softmax over the scores (start + end logit) of the n-best spans
+of that question (up to `n_best` = 20 candidates over all windows). It says how the model splits
+its belief among those candidates; it is not the probability that the answer is right, and the
+scores of the `top_k` returned answers sum to at most 1.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from spokenqa.data import Example, lower_keep_offsets
+from spokenqa.decode import decode
+from spokenqa.errors import ConfigError
+from spokenqa.features import prepare_eval_features
+from spokenqa.inference import predict_logits, resolve_precision
+from spokenqa.model import load_checkpoint
+
+
+@dataclass
+class QAAnswer:
+    text: str
+    score: float  # probability among the question's n-best spans (see module docstring)
+    start: int  # character offsets into the transcript / context
+    end: int
+    logit_score: float  # start logit + end logit
+    start_s: float | None = None  # audio only: seconds
+    end_s: float | None = None
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class QAResult:
+    question: str
+    answers: list[QAAnswer]
+
+
+class QA:
+    """A loaded checkpoint ready to answer; load once, ask many times (thread-safe for reads)."""
+
+    def __init__(self, model, tokenizer, cfg, device: torch.device) -> None:
+        self.model, self.tokenizer, self.cfg, self.device = model, tokenizer, cfg, device
+        self.precision = resolve_precision(cfg.mixed_precision, device)
+
+    @classmethod
+    def load(cls, checkpoint: str | os.PathLike, device: str | None = None, threads: int | None = None) -> QA:
+        """Load `checkpoint` (a folder written by `spokenqa train`) on `device` (default: cuda
+        when present, else cpu)."""
+        if threads:
+            torch.set_num_threads(threads)
+        model, tokenizer, cfg = load_checkpoint(Path(checkpoint))
+        target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model.to(target).eval()
+        return cls(model, tokenizer, cfg, target)
+
+    def answer(
+        self,
+        questions: str | list[str],
+        context: str | None = None,
+        audio: str | os.PathLike | None = None,
+        top_k: int = 1,
+        engine: str = "pocketsphinx",
+        transcript=None,
+    ) -> list[QAResult]:
+        """Answer each question over one context (text, audio file, or a `Transcript`).
+
+        All questions share one batch of windows. For audio (or a Transcript) each answer also
+        carries the seconds where it is said.
+        """
+        if isinstance(questions, str):
+            questions = [questions]
+        if top_k < 1:
+            raise ConfigError(f"top_k must be >= 1, got {top_k}")
+        if sum(x is not None for x in (context, audio, transcript)) != 1:
+            raise ConfigError("give exactly one of context, audio, transcript")
+        if audio is not None:
+            from spokenqa.asr import transcribe
+
+            transcript = transcribe(audio, engine=engine)
+        if transcript is not None:
+            context = transcript.text
+        if not context or not context.strip():
+            raise ConfigError("the context is empty (no speech recognised?)")
+        questions = [" ".join(q.split()) for q in questions]
+        if not all(questions):
+            raise ConfigError("empty question")
+        lowered = lower_keep_offsets(context) if self.cfg.lowercase else context
+        examples = [
+            Example(str(i), "", lowered, lower_keep_offsets(q) if self.cfg.lowercase else q, ())
+            for i, q in enumerate(questions)
+        ]
+        features, _ = prepare_eval_features(examples, self.tokenizer, self.cfg)
+        start, end = predict_logits(
+            self.model, features, self.tokenizer.pad_token_id, self.cfg.eval_batch_size, self.precision
+        )
+        predictions = decode(
+            examples, features, start, end, self.cfg.decoder, max(self.cfg.n_best, top_k), self.cfg.max_answer_tokens
+        )
+        results = []
+        for question, prediction in zip(questions, predictions):
+            answers = []
+            for span in prediction.nbest[:top_k]:
+                times = transcript.time_span(span.start, span.end) if transcript and span.end > span.start else (None, None)
+                answers.append(
+                    QAAnswer(context[span.start : span.end], span.probability, span.start, span.end, span.score, *times)
+                )
+            results.append(QAResult(question, answers))
+        return results
