@@ -1,0 +1,197 @@
+// spokenqa page: transcript or recording in, question in, answer highlighted in the transcript.
+// Talks only to this server (/v1/transcribe, /v1/answer, /v1/audio); DOM is built with
+// textContent only.
+"use strict";
+
+(function () {
+  const TOP_K = 5;
+  const $ = (id) => document.getElementById(id);
+  const el = {
+    context: $("context"), file: $("audio-file"), transcribe: $("transcribe"),
+    audioStatus: $("audio-status"), player: $("player"), audio: $("audio"),
+    form: $("ask-form"), question: $("question"), ask: $("ask"), error: $("error"),
+    results: $("results"), summary: $("answer-summary"), play: $("play-answer"),
+    highlight: $("highlight"), nbest: $("nbest"),
+  };
+  // The transcript from the last upload; used (with its times) while the text area still holds it.
+  let recording = null; // {id, text, audioUrl, duration}
+  let shown = null; // {context, answers, timed}
+  let stopAt = null;
+
+  function showError(message) {
+    el.error.textContent = message || "";
+  }
+
+  async function callJson(url, options) {
+    let response;
+    try {
+      response = await fetch(url, options);
+    } catch (e) {
+      throw new Error("the server cannot be reached (" + e.message + ")");
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (e) {
+      data = null;
+    }
+    if (!response.ok) {
+      const why = data && data.error ? data.error : response.status + " " + response.statusText;
+      throw new Error(why);
+    }
+    return data;
+  }
+
+  function busy(on, ...buttons) {
+    for (const b of buttons) b.disabled = on;
+    el.results.setAttribute("aria-busy", on ? "true" : "false");
+  }
+
+  async function transcribe() {
+    showError("");
+    const file = el.file.files && el.file.files[0];
+    if (!file) {
+      showError("Choose a recording first.");
+      el.file.focus();
+      return;
+    }
+    const form = new FormData();
+    form.append("file", file, file.name);
+    el.audioStatus.textContent = "Transcribing " + file.name + "…";
+    busy(true, el.transcribe, el.ask);
+    try {
+      const t = await callJson("/v1/transcribe", { method: "POST", body: form });
+      recording = { id: t.transcript_id, text: t.text, audioUrl: t.audio_url, duration: t.duration };
+      el.context.value = t.text;
+      el.audio.src = t.audio_url;
+      el.player.hidden = false;
+      el.audioStatus.textContent = "Transcribed " + t.duration.toFixed(1) + " s of audio: " +
+        t.words.length + " words. Ask a question about it.";
+      el.question.focus();
+    } catch (e) {
+      el.audioStatus.textContent = "";
+      showError("Transcription failed: " + e.message);
+    } finally {
+      busy(false, el.transcribe, el.ask);
+    }
+  }
+
+  async function ask(event) {
+    event.preventDefault();
+    showError("");
+    const question = el.question.value.trim();
+    const context = el.context.value;
+    if (!context.trim()) {
+      showError("Paste a transcript or transcribe a recording first.");
+      el.context.focus();
+      return;
+    }
+    if (!question) {
+      showError("Type a question.");
+      el.question.focus();
+      return;
+    }
+    const timed = recording !== null && context === recording.text;
+    const body = { questions: [question], top_k: TOP_K };
+    if (timed) body.transcript_id = recording.id;
+    else body.context = context;
+    busy(true, el.ask, el.transcribe);
+    try {
+      const data = await callJson("/v1/answer", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify(body),
+      });
+      shown = { context: context, answers: data.results[0].answers, timed: timed,
+                question: data.results[0].question, ms: data.elapsed_ms };
+      el.results.hidden = false;
+      renderList();
+      select(0);
+    } catch (e) {
+      showError("No answer: " + e.message);
+    } finally {
+      busy(false, el.ask, el.transcribe);
+    }
+  }
+
+  function fmtScore(score) {
+    return score.toFixed(3);
+  }
+
+  function fmtTime(s) {
+    return s.toFixed(2) + " s";
+  }
+
+  function renderList() {
+    el.nbest.replaceChildren();
+    shown.answers.forEach((a, i) => {
+      const li = document.createElement("li");
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "nb";
+      b.textContent = a.text || "(empty)";
+      b.setAttribute("aria-pressed", "false");
+      b.setAttribute("aria-label", "show answer " + (i + 1) + ": " + a.text + ", score " + fmtScore(a.score));
+      b.addEventListener("click", () => select(i));
+      const s = document.createElement("span");
+      s.className = "score";
+      s.textContent = " score " + fmtScore(a.score) +
+        (a.start_s !== null && a.start_s !== undefined ? " · " + fmtTime(a.start_s) : "");
+      li.append(b, s);
+      el.nbest.append(li);
+    });
+  }
+
+  function select(i) {
+    const answers = shown.answers;
+    el.highlight.replaceChildren();
+    if (!answers.length) {
+      el.summary.textContent = "No answer found for “" + shown.question + "”.";
+      el.highlight.textContent = shown.context;
+      el.play.hidden = true;
+      return;
+    }
+    const a = answers[i];
+    const text = shown.context;
+    const mark = document.createElement("mark");
+    mark.textContent = text.slice(a.start, a.end);
+    el.highlight.append(text.slice(0, a.start), mark, text.slice(a.end));
+    el.nbest.querySelectorAll("button.nb").forEach((b, j) => b.setAttribute("aria-pressed", j === i ? "true" : "false"));
+    let summary = (i === 0 ? "Answer: " : "Answer " + (i + 1) + ": ") + "“" + a.text + "”, score " + fmtScore(a.score);
+    const timed = shown.timed && a.start_s !== null && a.start_s !== undefined;
+    if (timed) summary += ", at " + fmtTime(a.start_s) + " to " + fmtTime(a.end_s);
+    el.summary.textContent = summary + " (" + Math.round(shown.ms) + " ms)";
+    el.play.hidden = !timed;
+    el.play.dataset.start = timed ? String(a.start_s) : "";
+    el.play.dataset.end = timed ? String(a.end_s) : "";
+    mark.scrollIntoView({ block: "nearest" });
+  }
+
+  function playAnswer() {
+    const start = parseFloat(el.play.dataset.start);
+    const end = parseFloat(el.play.dataset.end);
+    if (!Number.isFinite(start)) return;
+    stopAt = Number.isFinite(end) && end > start ? end : null;
+    el.audio.currentTime = start;
+    const playing = el.audio.play();
+    if (playing && playing.catch) {
+      playing.catch((e) => showError("The browser would not play the audio: " + e.message));
+    }
+  }
+
+  el.audio.addEventListener("timeupdate", () => {
+    if (stopAt !== null && el.audio.currentTime >= stopAt) {
+      stopAt = null;
+      el.audio.pause();
+    }
+  });
+  el.audio.addEventListener("pause", () => { stopAt = null; });
+  el.transcribe.addEventListener("click", transcribe);
+  el.form.addEventListener("submit", ask);
+  el.play.addEventListener("click", playAnswer);
+  el.context.addEventListener("input", () => {
+    if (recording && el.context.value !== recording.text) {
+      el.audioStatus.textContent = "The text was edited: answers will have no audio times.";
+    }
+  });
+})();
