@@ -238,6 +238,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     from spokenqa.cli_audio import add_speak_parser, add_synthesize_parser, add_transcribe_parser
     from spokenqa.cli_data import add_data_parser
+    from spokenqa.cli_serve import add_serve_parser
 
     for add in (
         add_train_parser,
@@ -249,6 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_synthesize_parser,
         add_transcribe_parser,
         add_speak_parser,
+        add_serve_parser,
     ):
         add(sub)
     return parser

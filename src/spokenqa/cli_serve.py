@@ -1,0 +1,79 @@
+"""`spokenqa serve`: the HTTP API and web page (hooked into spokenqa.cli).
+
+Same conventions as spokenqa.cli: `add_serve_parser(sub)` and `serve_command(args) -> int`;
+library errors (SpokenQAError: not a checkpoint, port taken, FastAPI missing) propagate to
+cli.main, which prints them on one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from spokenqa.errors import ConfigError
+
+
+def _positive(kind):
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        return value
+
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be in 0-65535 (0: any free port), got {value}")
+    return value
+
+
+def add_serve_parser(sub) -> None:
+    p = sub.add_parser(
+        "serve",
+        help="HTTP API (/v1/answer, /v1/transcribe) and a web page for asking questions",
+        description="Load a checkpoint once and serve the JSON API, its OpenAPI docs (/docs) and "
+        "the web page (/) with uvicorn. See docs/SERVING.md.",
+    )
+    p.add_argument("--checkpoint", required=True, metavar="DIR", help="a folder written by `spokenqa train`")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=_port, default=8000, help="default 8000; 0: any free port")
+    p.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "whisper"), help="ASR for uploads")
+    p.add_argument("--threads", type=_positive(int), metavar="N", help="torch CPU threads (default: torch's)")
+    p.add_argument("--device", metavar="DEV", help="cpu | cuda (default: cuda when present)")
+    p.add_argument("--max-body-bytes", type=_positive(int), metavar="N", help="audio upload limit (default 32 MiB)")
+    p.add_argument("--max-audio-seconds", type=_positive(float), metavar="S", help="default 600")
+    p.add_argument("--max-questions", type=_positive(int), metavar="N", help="per request (default 16)")
+    p.add_argument("--max-context-chars", type=_positive(int), metavar="N", help="default 20000")
+    p.add_argument("--quiet", action="store_true", help="no access log")
+    p.set_defaults(func=serve_command)
+
+
+def serve_command(args: argparse.Namespace) -> int:
+    try:
+        from spokenqa.serve import serve
+    except ImportError as e:  # pragma: no cover - optional dependency
+        raise ConfigError(f"serving needs FastAPI and uvicorn ({e}): pip install fastapi uvicorn python-multipart") from None
+
+    if args.device and args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ConfigError(f"--device {args.device}: no CUDA device here (use --device cpu)")
+    limits = {
+        name: getattr(args, name)
+        for name in ("max_body_bytes", "max_audio_seconds", "max_questions", "max_context_chars")
+        if getattr(args, name) is not None
+    }
+    serve(
+        args.checkpoint, args.host, args.port, access_log=not args.quiet, engine=args.engine,
+        threads=args.threads, device=args.device, **limits,
+    )
+    return 0
