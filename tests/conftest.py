@@ -50,3 +50,43 @@ def write_squad(path: Path, paragraphs: list[tuple[str, list[tuple[str, str, lis
         for c, qas in paragraphs]}]}
     path.write_text(json.dumps(data))
     return path
+
+
+# --- serving (tests/test_serve.py, tests/test_browser.py) ----------------------------------
+
+SERVE_LIMITS = dict(
+    max_body_bytes=300_000, max_json_bytes=20_000, max_audio_seconds=10.0, max_questions=4,
+    max_context_chars=3000, max_top_k=10, max_transcripts=4,
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory, tiny_model_dir) -> Path:
+    """A spokenqa checkpoint folder: the tiny random BERT with a fresh (untrained) head. Its
+    answers are arbitrary spans in the right format; it loads in well under a second."""
+    import torch
+
+    from spokenqa.config import preset
+    from spokenqa.model import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = preset("cpu").replace(model=str(tiny_model_dir), mixed_precision="no", eval_batch_size=8)
+    model, tok = build_model(cfg)
+    folder = tmp_path_factory.mktemp("tiny-checkpoint") / "best"
+    save_checkpoint(folder, model, tok, cfg, info={"note": "untrained, for tests"})
+    return folder
+
+
+@pytest.fixture(scope="session")
+def live_server(tiny_checkpoint):
+    """The real app on uvicorn in a background thread on a free loopback port, with small limits
+    (SERVE_LIMITS). Yields the BackgroundServer (`.url`, `.app`)."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    import torch
+
+    from spokenqa.serve import BackgroundServer, create_app
+
+    torch.set_num_threads(1)
+    with BackgroundServer(create_app(tiny_checkpoint, **SERVE_LIMITS)) as server:
+        yield server
