@@ -376,9 +376,9 @@ def _sphinx_decode(dec: Any, samples: np.ndarray, offset_s: float) -> list[tuple
     for seg in dec.seg():
         w = clean_sphinx_word(seg.word)
         if w:
-            words.append(
-                (w, offset_s + seg.start_frame / frate, offset_s + (seg.end_frame + 1) / frate)
-            )
+            start = round(offset_s + seg.start_frame / frate, 3)
+            end = round(offset_s + (seg.end_frame + 1) / frate, 3)
+            words.append((w, start, end))
     return words
 
 
@@ -498,7 +498,7 @@ def _transcribe_whisper(
             t0 = start
             for tok in tokens:
                 t1 = t0 + (end - start) * len(tok) / total
-                sentences[-1].append((tok, t0, t1))
+                sentences[-1].append((tok, round(t0, 3), round(t1, 3)))
                 t0 = t1
         if _SENTENCE_END.search(raw) and sentences[-1]:
             sentences.append([])

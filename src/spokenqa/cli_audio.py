@@ -55,6 +55,9 @@ def add_synthesize_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="shuffle paragraphs with this seed first (42: the order of shared/data/synth)")
     p.add_argument("--voice", default="cmu_us_slt_arctic_hts", help="Festival voice")
+    p.add_argument("--squad-json", metavar="OUT.json", default=None,
+                   help="then convert all of OUT.jsonl to SQuAD JSON over the transcripts "
+                        "(answers placed by spokenqa.align)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=synthesize_command)
 
@@ -73,6 +76,13 @@ def synthesize_command(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     print(stats.summary(), file=sys.stderr)
+    if args.squad_json and stats.written + stats.skipped:
+        from spokenqa.synthesize import write_squad
+
+        astats = write_squad(args.output, args.squad_json)
+        a = astats.to_dict()
+        print(f"{args.squad_json}: {a.get('questions_kept')} of {a.get('questions')} questions "
+              "kept after answer alignment", file=sys.stderr)
     if stats.failed:
         print(f"spokenqa: {stats.failed} paragraph(s) failed; rerun to retry them", file=sys.stderr)
         return 1

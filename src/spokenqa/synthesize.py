@@ -24,6 +24,9 @@ import re
 import sys
 import tempfile
 import time
+from collections import deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
@@ -343,10 +346,55 @@ def _run(
             yield _work(task)
         return
     # spawn: the parent may hold threads (tqdm, torch) that fork would copy in a bad state.
+    # ProcessPoolExecutor (unlike multiprocessing.Pool) fails instead of hanging when a worker
+    # dies. Results come back in input order, so the file's line order does not depend on
+    # scheduling; at most 2 tasks per worker are in flight, so an interruption loses little.
     ctx = mp.get_context("spawn")
-    with ctx.Pool(workers, initializer=_init_worker, initargs=(cfg,)) as pool:
-        # imap keeps input order, so the file's line order does not depend on scheduling.
-        yield from pool.imap(_work, todo, chunksize=1)
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg,))
+    pending: deque[Future] = deque()
+    tasks = iter(todo)
+    try:
+        for task in tasks:
+            pending.append(pool.submit(_work, task))
+            if len(pending) >= 2 * workers:
+                break
+        while pending:
+            future = pending.popleft()
+            try:
+                result = future.result()
+            except BrokenProcessPool:
+                raise AudioError(
+                    "a synthesize worker process died (out of memory or killed); rerun to resume"
+                ) from None
+            nxt = next(tasks, None)
+            if nxt is not None:
+                pending.append(pool.submit(_work, nxt))
+            yield result
+    finally:
+        for future in pending:
+            future.cancel()
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def write_squad(out_jsonl: str | os.PathLike[str], squad_json: str | os.PathLike[str]) -> Any:
+    """Convert a synthesize JSONL into SQuAD JSON over the transcripts with the answer aligner
+    (``spokenqa.align.convert_synth``); written atomically. Returns the aligner's stats."""
+    from spokenqa.align import convert_synth, load_synth_jsonl
+
+    records = sorted(load_synth_jsonl(out_jsonl), key=lambda r: r.get("order", 0))
+    data, stats = convert_synth(records, source=str(out_jsonl))
+    dest = Path(squad_json)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, ensure_ascii=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except OSError as exc:
+        raise DataError(f"{dest}: cannot write: {exc.strerror or exc}") from None
+    return stats
 
 
 # --------------------------------------------------------------------------------------------
@@ -369,8 +417,10 @@ def transcript_wer(rows: Iterable[dict[str, Any]]) -> float:
 
     refs, hyps = [], []
     for row in rows:
-        refs.append(_wer_text(spokenize(row["context"])))
-        hyps.append(_wer_text(row["transcript"]))
+        ref = _wer_text(spokenize(row["context"]))
+        if ref:
+            refs.append(ref)
+            hyps.append(_wer_text(row["transcript"]))
     if not refs:
         return 0.0
     return float(jiwer.wer(refs, hyps))
@@ -386,4 +436,5 @@ __all__ = [
     "split_sentences",
     "synthesize_squad",
     "transcript_wer",
+    "write_squad",
 ]

@@ -1,7 +1,7 @@
 """Text to speech with Festival, the way the Spoken-SQuAD style data here was made.
 
 Festival's ``text2wave`` speaks the text with a voice (default ``cmu_us_slt_arctic_hts``, Debian
-package ``festvox-us-slt-hts``), then ``sox -G`` converts it to 16 kHz mono 16-bit PCM WAV, the
+package ``festvox-us-slt-hts``), then ``sox -G`` (with ``-R``: repeatable dither) converts it to 16 kHz mono 16-bit PCM WAV, the
 input format of spokenqa.asr. ``scripts/setup_debian.sh`` installs both programs.
 """
 
@@ -92,8 +92,10 @@ def speak(
                 )
             raise AudioError(f"{wav_path}: text2wave failed: {_first_line(err)}")
         wav_path.parent.mkdir(parents=True, exist_ok=True)
-        # -G guards against clipping; -r/-c/-b give the ASR input format.
-        cmd = [sox, "-G", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16", str(wav_path)]
+        # -G guards against clipping; -r/-c/-b give the ASR input format; -R seeds sox's dither
+        # with a fixed number, so the same text always gives the same samples.
+        cmd = [sox, "-R", "-G", str(raw), "-r", str(SAMPLE_RATE), "-c", "1", "-b", "16",
+               str(wav_path)]
         _run(cmd, wav_path, timeout, check=True)
     return _wav_duration(wav_path)
 
