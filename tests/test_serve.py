@@ -346,6 +346,7 @@ def test_cli_serve_port_taken(tiny_checkpoint, live_server, capsys):
     assert "cannot listen" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_cli_serve_runs_a_server(tiny_checkpoint):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(

@@ -1,0 +1,136 @@
+"""The web page in real headless Chromium (Playwright, the system's /usr/bin/chromium): paste a
+transcript or upload a recording, ask, and see the API's answer marked in the transcript."""
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = os.environ.get("SPOKENQA_CHROMIUM", "/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).is_file(),
+    reason=f"no Chromium at {CHROMIUM} (run scripts/setup_debian.sh, or set SPOKENQA_CHROMIUM)",
+)
+playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
+httpx = pytest.importorskip("httpx")
+
+from conftest import ROOT  # noqa: E402
+
+BRIDGE = ROOT / "tests" / "data" / "bridge_1932.wav"
+CONTEXT = (
+    "the old harbor lighthouse was built in eighteen seventy two by a local stone mason named thomas reed. "
+    "it stands thirty one meters tall and its lamp can be seen twenty miles out at sea."
+)
+ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--autoplay-policy=no-user-gesture-required"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 900, "height": 1000})
+    page = context.new_page()
+    page.requests, page.problems, page.allowed = [], [], ()
+    page.on("request", lambda r: page.requests.append(r.url))
+    page.on("console", lambda m: m.type == "error" and page.problems.append(m.text))
+    page.on("pageerror", lambda e: page.problems.append(str(e)))
+    page.goto(live_server.url + "/")
+    yield page
+    problems = [p for p in page.problems if not any(a in p for a in page.allowed)]
+    assert not problems, problems  # no script errors, no CSP violations
+    assert all(u.startswith(live_server.url + "/") for u in page.requests), page.requests  # nothing external
+    context.close()
+
+
+def wait_js(page, expression, timeout=10.0):
+    """Poll `expression` until truthy (wait_for_function needs eval, which the page's CSP forbids)."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+        time.sleep(0.05)
+
+
+def api_answers(live_server, question, context):
+    r = httpx.post(live_server.url + "/v1/answer", json={"context": context, "questions": [question], "top_k": 5})
+    assert r.status_code == 200, r.text
+    return r.json()["results"][0]["answers"]
+
+
+def test_pasted_transcript_answer_is_marked(page, live_server):
+    expect = playwright_api.expect
+    question = "when was the lighthouse built"
+    page.get_by_label("Transcript text", exact=True).fill(CONTEXT)
+    page.get_by_label("Question", exact=True).fill(question)
+    page.get_by_label("Question", exact=True).press("Enter")  # keyboard: Enter submits
+    mark = page.locator("#highlight mark")
+    mark.wait_for()
+    answers = api_answers(live_server, question, CONTEXT)
+    assert mark.inner_text() == answers[0]["text"]
+    assert page.locator("#highlight").inner_text() == CONTEXT  # the whole transcript, one span marked
+    expect(page.locator("#answer-summary")).to_contain_text(f"score {answers[0]['score']:.3f}")
+    assert page.locator("#answer-live").get_attribute("aria-live") == "polite"
+    expect(page.locator("#nbest li")).to_have_count(len(answers))
+    expect(page.get_by_role("button", name="play answer")).to_be_hidden()  # no audio here
+
+    # Another answer of the n-best list, chosen with the keyboard.
+    second = page.locator("#nbest button.nb").nth(1)
+    second.focus()
+    page.keyboard.press("Enter")
+    expect(second).to_have_attribute("aria-pressed", "true")
+    assert mark.inner_text() == answers[1]["text"]
+
+    # An empty question gets a message, not a request.
+    page.get_by_label("Question", exact=True).fill("   ")
+    page.get_by_role("button", name="Ask").click()
+    expect(page.get_by_role("alert")).to_have_text("Type a question.")
+
+
+def test_server_error_is_shown(page, live_server):
+    page.allowed = ("status of 422",)  # Chromium logs the failed request itself
+    page.get_by_label("Transcript text", exact=True).fill("word " * 1000)  # over the test server's context limit
+    page.get_by_label("Question", exact=True).fill("what")
+    page.get_by_role("button", name="Ask").click()
+    playwright_api.expect(page.get_by_role("alert")).to_contain_text("at most")
+
+
+def test_recording_answer_plays_from_its_start(page, live_server, tmp_path):
+    expect = playwright_api.expect
+    page.get_by_label("Recording (WAV, FLAC, OGG or MP3)").set_input_files(str(BRIDGE))
+    page.get_by_role("button", name="Transcribe").click()
+    text = "the bridge was built in nineteen thirty two."
+    expect(page.get_by_label("Transcript text", exact=True)).to_have_value(text, timeout=30_000)
+    expect(page.locator("#audio-status")).to_contain_text("Transcribed 2.6 s")
+    question = "when was the bridge built"
+    page.get_by_label("Question", exact=True).fill(question)
+    page.get_by_role("button", name="Ask").click()
+    page.locator("#highlight mark").wait_for()
+    answers = api_answers(live_server, question, text)
+    assert page.locator("#highlight mark").inner_text() == answers[0]["text"]
+
+    # Times come from the uploaded transcript: the page asked with its transcript_id.
+    play = page.get_by_role("button", name="play answer")
+    expect(play).to_be_visible()
+    start, end = float(play.get_attribute("data-start")), float(play.get_attribute("data-end"))
+    assert 0 <= start <= end <= 2.64
+    expect(page.locator("#answer-summary")).to_contain_text(f"at {start:.2f} s")
+    wait_js(page, "document.getElementById('audio').readyState >= 1")
+    play.click()
+    now = page.evaluate("document.getElementById('audio').currentTime")
+    assert start - 0.05 <= now <= end + 0.5, (now, start, end)
+    if end > start:  # it stops at the answer's end
+        wait_js(page, "document.getElementById('audio').paused")
+        stopped = page.evaluate("document.getElementById('audio').currentTime")
+        assert end - 0.05 <= stopped <= end + 0.5, (stopped, end)
+
+    page.locator("main").screenshot(path=str(tmp_path / "page.png"))
+    if os.environ.get("SPOKENQA_SCREENSHOT"):
+        shutil.copy(tmp_path / "page.png", os.environ["SPOKENQA_SCREENSHOT"])
