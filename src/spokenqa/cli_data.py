@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spokenqa.errors import ConfigError, DataError
+from spokenqa.errors import ConfigError
 
 __all__ = ["add_data_parser", "data_command"]
 
@@ -96,23 +96,11 @@ def sample_questions(data: dict[str, Any], n: int, seed: int) -> dict[str, Any]:
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as e:
-        raise DataError(f"{path}: no such file") from e
-    except IsADirectoryError as e:
-        raise DataError(f"{path}: is a folder, expected a JSON file") from e
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from e
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from e
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: "
-                        f"{e.msg})") from e
+    """The loader's reader: one-line DataError for missing, non-UTF-8, malformed, too deeply
+    nested JSON and strings that are not Unicode (lone surrogate escapes)."""
+    from spokenqa.data import read_json
+
+    return read_json(path)
 
 
 def _write_json(path: Path, obj: Any) -> None:
@@ -155,7 +143,7 @@ def data_command(args: argparse.Namespace) -> int:
     """Run one ``data`` subcommand; print a summary; return the exit status (0)."""
     from spokenqa.align import convert_synth, load_synth_jsonl
     from spokenqa.noise import add_asr_noise
-    from spokenqa.spoken import spokenize_squad
+    from spokenqa.spoken import spokenize_squad, validate_squad
 
     started = time.perf_counter()
     src, dst = Path(args.input), Path(args.output)
@@ -197,7 +185,9 @@ def data_command(args: argparse.Namespace) -> int:
         for ex in a["dropped_examples"][:_SHOW]:
             print(f"  dropped: {ex['place']}: {ex['answer']!r} ({ex['reason']})")
     elif args.data_command == "sample":
-        data = sample_questions(_read_json(src), args.questions, args.seed)
+        data = _read_json(src)
+        validate_squad(data, str(src))  # the shape sample_questions walks
+        data = sample_questions(data, args.questions, args.seed)
         summary["questions"] = args.questions
         print(f"sample: kept {args.questions} questions (seed {args.seed})")
     else:  # pragma: no cover - argparse restricts the choices

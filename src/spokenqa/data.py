@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,9 +93,39 @@ def read_json(path: str | Path) -> Any:
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from e
     try:
-        return json.loads(text)
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from e
+    except RecursionError as e:
+        raise DataError(f"{path}: not usable JSON (nested too deeply)") from e
+    if _SURROGATE_ESCAPE.search(text):  # only \u escapes can make strings that are not Unicode
+        where = _lone_surrogate(data)
+        if where is not None:
+            raise DataError(f"{path}: {where}: not Unicode text (a \\u escape gives half a surrogate pair)")
+    return data
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _lone_surrogate(root: Any) -> str | None:
+    """JSON path of a string (or key) holding a lone surrogate code point, or None."""
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:
+        value, where = stack.pop()
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return where or "the top level"
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                name = key.encode("utf-8", "backslashreplace").decode("utf-8")
+                stack.append((key, f"{where}.{name} (the key)" if where else f"{name} (the key)"))
+                stack.append((item, f"{where}.{name}" if where else name))
+        elif isinstance(value, list):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
+    return None
 
 
 def _field(obj: Any, key: str, kind: type, where: str) -> Any:

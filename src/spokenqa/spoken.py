@@ -405,7 +405,8 @@ def _convert(m: re.Match[str], norm: str) -> tuple[str, bool]:
         if cents and len(cents) == 2 and g("cur") in "$\u00a3\u20ac":
             if int(cents):
                 cent_unit = "pence" if g("cur") == "\u00a3" else "cents"
-                out = (f"{out} {_cardinal(int(cents))} {cent_unit}" if int(whole)
+                # whole.strip("0"), not int(whole): int() refuses numbers over 4300 digits
+                out = (f"{out} {_cardinal(int(cents))} {cent_unit}" if whole.strip("0")
                        else f"{_cardinal(int(cents))} {cent_unit}")
         elif cents:
             out = f"{number_words(num, allow_year=False)} {plural}"
@@ -428,6 +429,8 @@ def _convert(m: re.Match[str], norm: str) -> tuple[str, bool]:
         return out, m.group(0).endswith(".") and _period_ends_sentence(
             norm, m.end(), after_abbrev=True)
     if kind == "ord":
+        if len(g("onum")) > 15:  # as number_words: num2words overflows; read digit by digit
+            return _digits(g("onum")), False
         return _ordinal(int(g("onum"))), False
     if kind == "decade":
         digits = g("dnum")
