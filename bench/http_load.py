@@ -7,8 +7,8 @@ Starts `spokenqa serve` in a subprocess on a free loopback port (or uses --url),
    ~150-word transcript, top_k 1) on one keep-alive connection;
 2. load: --clients concurrent clients (httpx async), each posting the same request back to back
    for --seconds; counts errors (non-200 or transport errors) and throughput.
-Prints a table of p50/p90/p99/max (client-side wall time per request), plus the model time the
-server reports (`elapsed_ms`). Numbers depend on the machine and its load: record both.
+Prints a table of p50/p90/p99/max (client-side wall time per request), plus what the server
+reports: the model's time (`elapsed_ms`) and the time spent waiting for the model (`queued_ms`). Numbers depend on the machine and its load: record both.
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ def stats(ms: list[float]) -> dict[str, float]:
 
 
 def sequential(url: str, body: dict, calls: int, warmup: int) -> dict:
-    wall, model, errors = [], [], 0
+    wall, model, queued, errors = [], [], [], 0
     with httpx.Client(base_url=url, timeout=60) as c:
         for _ in range(warmup):
             c.post("/v1/answer", json=body)
@@ -93,14 +93,16 @@ def sequential(url: str, body: dict, calls: int, warmup: int) -> dict:
                 errors += 1
             else:
                 model.append(r.json()["elapsed_ms"])
+                queued.append(r.json()["queued_ms"])
         total = time.perf_counter() - t_start
     return {"requests": calls, "errors": errors, "seconds": total, "rps": len(wall) / total,
-            "wall": stats(wall), "model": stats(model)}
+            "wall": stats(wall), "model": stats(model), "queued": stats(queued)}
 
 
 async def load(url: str, body: dict, clients: int, seconds: float) -> dict:
     wall: list[float] = []
     model: list[float] = []
+    queued: list[float] = []
     errors: dict[str, int] = {}
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as c:
@@ -117,6 +119,7 @@ async def load(url: str, body: dict, clients: int, seconds: float) -> dict:
                 wall.append((time.perf_counter() - t0) * 1000)
                 if r.status_code == 200:
                     model.append(r.json()["elapsed_ms"])
+                    queued.append(r.json()["queued_ms"])
                 else:
                     errors[str(r.status_code)] = errors.get(str(r.status_code), 0) + 1
 
@@ -125,7 +128,7 @@ async def load(url: str, body: dict, clients: int, seconds: float) -> dict:
         total = time.perf_counter() - t_start
     done = len(wall) + sum(v for k, v in errors.items() if not k.isdigit())
     return {"requests": done, "errors": sum(errors.values()), "error_kinds": errors, "seconds": total,
-            "rps": len(model) / total, "wall": stats(wall), "model": stats(model)}
+            "rps": len(model) / total, "wall": stats(wall), "model": stats(model), "queued": stats(queued)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,12 +176,12 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in info.items():
         print(f"{k}: {v}")
     print()
-    print("| test | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | model p50 ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| test | requests | errors | req/s | p50 ms | p90 ms | p99 ms | max ms | model p50 ms | queued p50 ms |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in ((f"sequential, {args.calls} calls", seq), (f"{args.clients} clients, {args.seconds:g} s", conc)):
         w = r["wall"]
         print(f"| {name} | {r['requests']} | {r['errors']} | {r['rps']:.1f} | {w['p50']:.1f} | {w['p90']:.1f} "
-              f"| {w['p99']:.1f} | {w['max']:.1f} | {r['model']['p50']:.1f} |")
+              f"| {w['p99']:.1f} | {w['max']:.1f} | {r['model']['p50']:.1f} | {r['queued']['p50']:.1f} |")
     if conc.get("error_kinds"):
         print(f"\nerrors under load: {conc['error_kinds']}")
     if args.json:

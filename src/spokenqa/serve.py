@@ -27,7 +27,6 @@ The model and the ASR engine each run in worker threads behind a capacity limite
 model, and more than ``max_pending`` queued requests are turned away with 503.
 """
 
-import functools
 import logging
 import os
 import re
@@ -120,7 +119,8 @@ class ResultOut(BaseModel):
 class AnswerResponse(BaseModel):
     results: list[ResultOut]
     transcript_id: str | None = None
-    elapsed_ms: float
+    elapsed_ms: float = Field(description="milliseconds the model took")
+    queued_ms: float = Field(description="milliseconds the request waited for the model")
 
 
 class WordOut(BaseModel):
@@ -138,7 +138,8 @@ class TranscribeResponse(BaseModel):
     engine: str
     words: list[WordOut]
     audio_url: str
-    elapsed_ms: float
+    elapsed_ms: float = Field(description="milliseconds the ASR took")
+    queued_ms: float = Field(description="milliseconds the request waited for the ASR")
 
 
 class ErrorOut(BaseModel):
@@ -264,17 +265,25 @@ class Service:
             self._limiters[name] = anyio.CapacityLimiter(self.workers)
         return self._limiters[name]
 
-    async def run(self, which: str, fn, *args, **kwargs):
-        """`fn(*args, **kwargs)` in a worker thread behind the `which` limiter ('model' or 'asr')."""
+    async def run(self, which: str, fn, *args, **kwargs) -> tuple[Any, float, float]:
+        """`fn(*args, **kwargs)` in a worker thread behind the `which` limiter ('model' or 'asr').
+        Returns its value, the milliseconds it waited for the limiter and the milliseconds it ran."""
         if self.pending >= self.max_pending:
             raise HTTPException(503, f"the server is busy ({self.pending} requests waiting); retry shortly",
                                 headers={"Retry-After": "1"})
         self.pending += 1
+        queued = time.perf_counter()
+
+        def timed():
+            started = time.perf_counter()
+            value = fn(*args, **kwargs)
+            return value, started, time.perf_counter()
+
         try:
-            return await anyio.to_thread.run_sync(functools.partial(fn, *args, **kwargs),
-                                                  limiter=self._limiter(which))
+            value, started, ended = await anyio.to_thread.run_sync(timed, limiter=self._limiter(which))
         finally:
             self.pending -= 1
+        return value, round((started - queued) * 1000, 1), round((ended - started) * 1000, 1)
 
     def transcribe_bytes(self, data: bytes, filename: str, content_type: str | None) -> StoredAudio:
         """Runs in a worker thread: check the upload is audio of allowed length, transcribe it."""
@@ -496,12 +505,10 @@ def create_app(
                 raise HTTPException(404, f"unknown transcript_id {body.transcript_id!r} (expired or never "
                                     "made; upload the audio again with POST /v1/transcribe)")
             transcript = item.transcript
-        t0 = time.perf_counter()
-        results = await service.run(
+        results, queued, elapsed = await service.run(
             "model", service.qa.answer, list(body.questions),
             context=None if transcript is not None else body.context, transcript=transcript, top_k=body.top_k,
         )
-        elapsed = (time.perf_counter() - t0) * 1000
         out = []
         for r in results:
             answers = []
@@ -511,7 +518,7 @@ def create_app(
                     d[key] = None if d[key] is None else round(float(d[key]), 3)
                 answers.append(AnswerOut(**d))
             out.append(ResultOut(question=r.question, answers=answers))
-        return AnswerResponse(results=out, transcript_id=body.transcript_id, elapsed_ms=round(elapsed, 1))
+        return AnswerResponse(results=out, transcript_id=body.transcript_id, elapsed_ms=elapsed, queued_ms=queued)
 
     @app.post("/v1/transcribe", response_model=TranscribeResponse, responses=errors, tags=["audio"],
               summary="Transcribe an uploaded recording (kept for /v1/answer and /v1/audio)")
@@ -522,13 +529,12 @@ def create_app(
         name = _safe_name(file.filename)
         if not data:
             raise HTTPException(422, f"{name}: the uploaded file is empty")
-        t0 = time.perf_counter()
-        item = await service.run("asr", service.transcribe_bytes, data, name, file.content_type)
-        elapsed = (time.perf_counter() - t0) * 1000
+        item, queued, elapsed = await service.run("asr", service.transcribe_bytes, data, name, file.content_type)
         key = service.store.add(item)
         t = item.transcript.to_dict()
         return TranscribeResponse(transcript_id=key, text=t["text"], duration=t["duration"], engine=t["engine"],
-                                  words=t["words"], audio_url=f"/v1/audio/{key}", elapsed_ms=round(elapsed, 1))
+                                  words=t["words"], audio_url=f"/v1/audio/{key}", elapsed_ms=elapsed,
+                                  queued_ms=queued)
 
     @app.get("/v1/audio/{transcript_id}", tags=["audio"], responses={**errors, 200: {"content": {"audio/*": {}}}},
              summary="The uploaded audio of a transcript (supports Range)")
