@@ -131,6 +131,6 @@ def test_recording_answer_plays_from_its_start(page, live_server, tmp_path):
         stopped = page.evaluate("document.getElementById('audio').currentTime")
         assert end - 0.05 <= stopped <= end + 0.5, (stopped, end)
 
-    page.locator("main").screenshot(path=str(tmp_path / "page.png"))
+    page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     if os.environ.get("SPOKENQA_SCREENSHOT"):
         shutil.copy(tmp_path / "page.png", os.environ["SPOKENQA_SCREENSHOT"])
