@@ -94,6 +94,17 @@ def test_pasted_transcript_answer_is_marked(page, live_server):
     expect(page.get_by_role("alert")).to_have_text("Type a question.")
 
 
+def test_marks_count_code_points_like_the_server(page, live_server):
+    context = "🎙️ 𝄞 " + CONTEXT  # characters outside the BMP: two UTF-16 units each in JS
+    page.get_by_label("Transcript text", exact=True).fill(context)
+    page.get_by_label("Question", exact=True).fill("who built the lighthouse")
+    page.get_by_role("button", name="Ask").click()
+    page.locator("#highlight mark").wait_for()
+    answers = api_answers(live_server, "who built the lighthouse", context)
+    assert page.locator("#highlight mark").inner_text() == answers[0]["text"]
+    assert page.locator("#highlight").inner_text() == context
+
+
 def test_server_error_is_shown(page, live_server):
     page.allowed = ("status of 422",)  # Chromium logs the failed request itself
     page.get_by_label("Transcript text", exact=True).fill("word " * 1000)  # over the test server's context limit

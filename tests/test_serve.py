@@ -130,6 +130,7 @@ def _raw(client, body: bytes, content_type="application/json"):
     [
         (b'{"context": "a b", "questions": [', 400, ("not valid JSON",)),
         (b"not json at all", 400, ("not valid JSON",)),
+        (b"\xff\xfe\x00", 400, ("cannot be parsed",)),
         (b"", 422, ("JSON body",)),
         (b"[1, 2]", 422, ("JSON object",)),
         (b'{"context": "a b"}', 422, ("questions", "required")),

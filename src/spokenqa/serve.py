@@ -481,6 +481,8 @@ def create_app(
         message = str(exc.detail)
         if exc.status_code == 404 and message == "Not Found":
             message = f"no such endpoint: {request.method} {request.url.path} (see /docs)"
+        elif exc.status_code == 400 and message == "There was an error parsing the body":
+            message = "the request body cannot be parsed: send UTF-8 JSON (or multipart for /v1/transcribe)"
         elif exc.status_code == 405:
             allowed = (getattr(exc, "headers", None) or {}).get("Allow", "")
             message = f"{request.method} is not allowed on {request.url.path}" + (f" (use {allowed})" if allowed else "")

@@ -102,7 +102,7 @@
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify(body),
       });
-      shown = { context: context, answers: data.results[0].answers, timed: timed,
+      shown = { context: context, chars: Array.from(context), answers: data.results[0].answers, timed: timed,
                 question: data.results[0].question, ms: data.elapsed_ms };
       el.results.hidden = false;
       renderList();
@@ -152,10 +152,11 @@
       return;
     }
     const a = answers[i];
-    const text = shown.context;
+    // The server's offsets count code points; JS strings count UTF-16 units.
+    const chars = shown.chars;
     const mark = document.createElement("mark");
-    mark.textContent = text.slice(a.start, a.end);
-    el.highlight.append(text.slice(0, a.start), mark, text.slice(a.end));
+    mark.textContent = chars.slice(a.start, a.end).join("");
+    el.highlight.append(chars.slice(0, a.start).join(""), mark, chars.slice(a.end).join(""));
     el.nbest.querySelectorAll("button.nb").forEach((b, j) => b.setAttribute("aria-pressed", j === i ? "true" : "false"));
     let summary = (i === 0 ? "Answer: " : "Answer " + (i + 1) + ": ") + "“" + a.text + "”, score " + fmtScore(a.score);
     const timed = shown.timed && a.start_s !== null && a.start_s !== undefined;
