@@ -16,7 +16,7 @@ pytestmark = pytest.mark.skipif(
 playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (no browser download needed)")
 httpx = pytest.importorskip("httpx")
 
-from conftest import ROOT  # noqa: E402
+from conftest import ROOT
 
 BRIDGE = ROOT / "tests" / "data" / "bridge_1932.wav"
 CONTEXT = (

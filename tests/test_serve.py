@@ -9,7 +9,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("fastapi")
 
-from conftest import ROOT, SERVE_LIMITS  # noqa: E402
+from conftest import ROOT, SERVE_LIMITS
 
 BRIDGE = ROOT / "tests" / "data" / "bridge_1932.wav"
 CONTEXT = (

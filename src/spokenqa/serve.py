@@ -48,7 +48,14 @@ try:
     from fastapi import FastAPI, File, Request, UploadFile
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, JSONResponse, Response
-    from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+    from pydantic import (
+        BaseModel,
+        ConfigDict,
+        Field,
+        StringConstraints,
+        field_validator,
+        model_validator,
+    )
     from starlette.exceptions import HTTPException
 except ImportError as e:  # pragma: no cover - optional dependency
     raise ConfigError(
@@ -299,7 +306,7 @@ class Service:
                 f.write(data)
             try:
                 info = sf.info(path)
-            except Exception:
+            except Exception:  # noqa: BLE001 - libsndfile raises several kinds for non-audio
                 raise HTTPException(415, f"{filename}: not a readable audio file "
                                     "(send WAV, FLAC, OGG or MP3)") from None
             if info.samplerate <= 0 or info.frames <= 0:
@@ -570,7 +577,7 @@ def _version() -> str:
         from importlib.metadata import version
 
         return version("spokenqa")
-    except Exception:
+    except Exception:  # noqa: BLE001 - not installed as a distribution
         return "0"
 
 
@@ -666,7 +673,7 @@ class BackgroundServer:
         self.app, self.host, self.port, self.log_level = app, host, port, log_level
         self.url = ""
 
-    def __enter__(self) -> "BackgroundServer":
+    def __enter__(self) -> "BackgroundServer":  # noqa: PYI034
         self._sock = bind_socket(self.host, self.port)
         self.port = self._sock.getsockname()[1]
         self.url = f"http://{self.host}:{self.port}"
