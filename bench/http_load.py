@@ -21,6 +21,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -54,6 +55,7 @@ def start_server(args) -> tuple[subprocess.Popen, str]:
         proc.kill()
         raise SystemExit(f"the server did not start: {line}{proc.stdout.read()}")
     url = line.split(" at ")[1].split()[0].rstrip("/")
+    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe from filling
     deadline = time.monotonic() + 120
     while True:
         try:
