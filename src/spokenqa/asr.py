@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from math import gcd
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +38,7 @@ SAMPLE_RATE = 16000
 DEFAULT_MAX_SECONDS = 600.0
 ENGINES = ("pocketsphinx", "whisper")
 
-PathOrSamples = Union[str, os.PathLike, np.ndarray]
+PathOrSamples = str | os.PathLike | np.ndarray
 
 
 # --------------------------------------------------------------------------------------------
@@ -172,7 +172,7 @@ def load_audio(
         raise AudioError(f"{p}: not a file")
     try:
         info = sf.info(str(p))
-    except Exception as exc:  # libsndfile: LibsndfileError / RuntimeError on non-audio
+    except (RuntimeError, ValueError, TypeError, OSError) as exc:  # LibsndfileError: non-audio
         raise AudioError(f"{p}: not a readable audio file ({_one_line(exc)})") from None
     if info.samplerate <= 0 or info.frames <= 0 or info.channels <= 0:
         raise AudioError(f"{p}: audio file has no samples")
@@ -183,7 +183,7 @@ def load_audio(
         )
     try:
         data, rate = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception as exc:
+    except (RuntimeError, ValueError, TypeError, OSError, MemoryError) as exc:
         raise AudioError(f"{p}: cannot decode audio ({_one_line(exc)})") from None
     if data.size == 0:
         raise AudioError(f"{p}: audio file has no samples")
@@ -276,18 +276,18 @@ def speech_segments(
     # Speech runs in frames.
     runs: list[list[int]] = []
     edges = np.flatnonzero(np.diff(np.concatenate(([0], flags.astype(np.int8), [0]))))
-    for a, b in zip(edges[::2], edges[1::2]):
-        runs.append([int(a), int(b)])
+    for a, b in zip(edges[::2].tolist(), edges[1::2].tolist()):
+        runs.append([a, b])
     if not runs:
         return []
-    gap_frames = max(1, int(round(min_silence_s * SAMPLE_RATE / frame)))
+    gap_frames = max(1, round(min_silence_s * SAMPLE_RATE / frame))
     merged = [runs[0]]
     for a, b in runs[1:]:
         if a - merged[-1][1] < gap_frames:
             merged[-1][1] = b
         else:
             merged.append([a, b])
-    min_frames = max(1, int(round(min_speech_s * SAMPLE_RATE / frame)))
+    min_frames = max(1, round(min_speech_s * SAMPLE_RATE / frame))
     merged = [r for r in merged if r[1] - r[0] >= min_frames]
     # Cut overlong segments at their longest inner pause (or hard, when there is none).
     max_frames = max(2, int(max_segment_s * SAMPLE_RATE / frame))
@@ -305,7 +305,7 @@ def speech_segments(
         stack.append((a + cut, b))
         stack.append((a, a + cut))
     # Pad into the pauses, never past the midpoint of a pause.
-    pad = int(round(pad_s * SAMPLE_RATE))
+    pad = round(pad_s * SAMPLE_RATE)
     total = len(pcm)
     out: list[tuple[int, int]] = []
     for i, (a, b) in enumerate(pieces):

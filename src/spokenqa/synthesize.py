@@ -25,11 +25,12 @@ import sys
 import tempfile
 import time
 from collections import deque
+from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from spokenqa.errors import AudioError, DataError
 
@@ -167,7 +168,11 @@ def _append(fh: Any, row: dict[str, Any]) -> None:
 _worker_cfg: dict[str, Any] = {}
 
 
-def _init_worker(cfg: dict[str, Any]) -> None:
+def _init_worker(cfg: dict[str, Any], ignore_sigint: bool = False) -> None:
+    if ignore_sigint:  # Ctrl-C reaches the whole process group: let the parent handle it
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
     _worker_cfg.clear()
     _worker_cfg.update(cfg)
     from spokenqa import asr
@@ -350,7 +355,7 @@ def _run(
     # dies. Results come back in input order, so the file's line order does not depend on
     # scheduling; at most 2 tasks per worker are in flight, so an interruption loses little.
     ctx = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg,))
+    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg, True))
     pending: deque[Future] = deque()
     tasks = iter(todo)
     try:
@@ -364,16 +369,26 @@ def _run(
                 result = future.result()
             except BrokenProcessPool:
                 raise AudioError(
-                    "a synthesize worker process died (out of memory or killed); rerun to resume"
+                    "a synthesize worker process stopped unexpectedly (killed, out of memory, or it "
+                    "could not start); rerun to resume"
                 ) from None
             nxt = next(tasks, None)
             if nxt is not None:
                 pending.append(pool.submit(_work, nxt))
             yield result
-    finally:
+    except BaseException:
+        # Interrupted (Ctrl-C) or failed: stop the workers now rather than let them finish the
+        # paragraphs they hold; those are redone on the next run.
         for future in pending:
             future.cancel()
-        pool.shutdown(wait=True, cancel_futures=True)
+        processes = list(getattr(pool, "_processes", {}).values())
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            proc.terminate()
+        for proc in processes:
+            proc.join(timeout=5)
+        raise
+    pool.shutdown(wait=True)
 
 
 def write_squad(out_jsonl: str | os.PathLike[str], squad_json: str | os.PathLike[str]) -> Any:

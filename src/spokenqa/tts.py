@@ -106,7 +106,7 @@ def _run(
     name = Path(cmd[0]).name
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, errors="replace", timeout=timeout
+            cmd, check=False, capture_output=True, text=True, errors="replace", timeout=timeout
         )
     except subprocess.TimeoutExpired:
         raise AudioError(f"{wav_path}: {name} took more than {timeout:.0f} s") from None
