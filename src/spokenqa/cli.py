@@ -111,6 +111,29 @@ def add_evaluate_parser(sub) -> None:
     p.set_defaults(func=evaluate_command)
 
 
+def _output_folder(folder: Path) -> Path:
+    """Create an output folder before any expensive step; a path that cannot be one is bad usage."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"{folder}: cannot create the output folder ({e.strerror})") from e
+    return folder
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Write atomically (temp file + rename): a failed or killed write keeps the previous file."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        raise ConfigError(f"{path}: cannot write ({e.strerror})") from e
+
+
 def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     from spokenqa.data import load_squad
     from spokenqa.inference import resolve_precision
@@ -132,16 +155,16 @@ def _load_for_eval(args: argparse.Namespace, require_answers: bool):
 def evaluate_command(args: argparse.Namespace) -> int:
     from spokenqa.inference import evaluate_examples
 
+    out = _output_folder(Path(args.out)) if args.out else None
     model, tokenizer, cfg, examples, stats, precision = _load_for_eval(args, require_answers=True)
     result = evaluate_examples(model, tokenizer, examples, cfg, precision, progress=True)
     print(json.dumps(result.scores, indent=2))
-    if args.out:
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "metrics.json").write_text(json.dumps({**result.scores, "data": stats.to_dict()}, indent=2) + "\n")
-        (out / "predictions.json").write_text(json.dumps({p.id: p.text for p in result.predictions}, indent=2) + "\n")
+    if out is not None:
+        _write_text(out / "metrics.json", json.dumps(
+            {**result.scores, "data": stats.to_dict(), "alignment": result.align.summary()}, indent=2) + "\n")
+        _write_text(out / "predictions.json", json.dumps({p.id: p.text for p in result.predictions}, indent=2) + "\n")
         nbest = {p.id: [s.__dict__ for s in p.nbest] for p in result.predictions}
-        (out / "nbest.json").write_text(json.dumps(nbest) + "\n")
+        _write_text(out / "nbest.json", json.dumps(nbest) + "\n")
     return 0
 
 
@@ -157,11 +180,13 @@ def add_predict_parser(sub) -> None:
 def predict_command(args: argparse.Namespace) -> int:
     from spokenqa.inference import evaluate_examples
 
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"{out}: is a folder; --out takes a file name")
+    _output_folder(out.parent)
     model, tokenizer, cfg, examples, _, precision = _load_for_eval(args, require_answers=False)
     result = evaluate_examples(model, tokenizer, examples, cfg, precision, progress=True)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({p.id: p.text for p in result.predictions}, indent=2) + "\n")
+    _write_text(out, json.dumps({p.id: p.text for p in result.predictions}, indent=2) + "\n")
     print(f"wrote {len(result.predictions)} predictions to {out}")
     return 0
 
@@ -180,7 +205,7 @@ def stats_command(args: argparse.Namespace) -> int:
     from spokenqa.report import write_stats
 
     cfg = preset("cpu").replace(model=args.model, max_length=args.max_length).validate()
-    summary = write_stats(Path(args.data), cfg, Path(args.out))
+    summary = write_stats(Path(args.data), cfg, _output_folder(Path(args.out)))
     print(json.dumps(summary, indent=2))
     return 0
 

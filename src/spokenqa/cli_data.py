@@ -69,7 +69,8 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.set_defaults(func=data_command)
 
 
-def sample_questions(data: dict[str, Any], n: int, seed: int) -> dict[str, Any]:
+def sample_questions(data: dict[str, Any], n: int, seed: int,
+                     source: str = "<data>") -> dict[str, Any]:
     """Keep a seeded random sample of `n` questions; paragraphs and articles left empty go.
 
     Used to mix training sets in fixed proportions (equal-step comparisons of data recipes).
@@ -81,7 +82,8 @@ def sample_questions(data: dict[str, Any], n: int, seed: int) -> dict[str, Any]:
         for q in range(len(paragraph["qas"]))
     ]
     if not 0 < n <= len(places):
-        raise ConfigError(f"--questions must be in 1..{len(places)} (the file's questions), got {n}")
+        raise ConfigError(f"{source}: --questions must be in 1..{len(places)} (the file's "
+                          f"questions), got {n}")
     keep = set(random.Random(seed).sample(places, n))
     articles = []
     for a, article in enumerate(data["data"]):
@@ -187,7 +189,7 @@ def data_command(args: argparse.Namespace) -> int:
     elif args.data_command == "sample":
         data = _read_json(src)
         validate_squad(data, str(src))  # the shape sample_questions walks
-        data = sample_questions(data, args.questions, args.seed)
+        data = sample_questions(data, args.questions, args.seed, source=str(src))
         summary["questions"] = args.questions
         print(f"sample: kept {args.questions} questions (seed {args.seed})")
     else:  # pragma: no cover - argparse restricts the choices
