@@ -263,3 +263,14 @@ def test_word_is_frozen():
     w = Word("a", 0, 1, 0.0, 0.1)
     with pytest.raises(AttributeError):
         w.text = "b"  # type: ignore[misc]
+
+
+def test_whisper_unavailable_is_an_audio_error(tmp_path, monkeypatch):
+    # No model in the folder (or faster-whisper not installed): a one-line AudioError that says
+    # what to install, not an ImportError or a download attempt.
+    monkeypatch.setenv("SPOKENQA_WHISPER_MODEL", str(tmp_path))
+    monkeypatch.delitem(asr._cache, "whisper", raising=False)
+    with pytest.raises(AudioError, match="whisper|model.bin") as info:
+        transcribe(BRIDGE_WAV, engine="whisper")
+    assert "\n" not in str(info.value)
+    assert "whisper" not in asr._cache
