@@ -85,7 +85,21 @@ def env(tmp_path_factory, tiny_model_dir):
     for case in MANIFEST["cases"]:
         if "generate" in case:
             _generate(case["generate"], generated / case["file"])
-    yield {"root": root, "model": tiny_model_dir, "ckpt": root / "ckpt", "generated": generated, "previous": {}}
+    # Two cases through `python -m spokenqa`, run in the background while the in-process ones go.
+    child_env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    child_env.pop("SPOKENQA_DEBUG", None)
+    runs = [(["train", "--train", str(generated / "deep_nesting.json"), "--model", str(tiny_model_dir),
+              "--out", str(root / "sub-train")], generated / "deep_nesting.json"),
+            (["data", "sample", str(BAD / "wrong_shape_list.json"), str(root / "sub.json"), "--questions", "1"],
+             BAD / "wrong_shape_list.json")]
+    subprocesses = [(subprocess.Popen([sys.executable, "-m", "spokenqa", *args], env=child_env, text=True,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE), data) for args, data in runs]
+    yield {"root": root, "model": tiny_model_dir, "ckpt": root / "ckpt", "generated": generated, "previous": {},
+           "subprocesses": subprocesses}
+    for proc, _ in subprocesses:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
     mp.undo()
     torch.set_num_threads(threads)
 
@@ -217,21 +231,8 @@ def test_manifest_covers_the_corpus():
 
 
 def test_as_subprocesses_no_traceback(env):
-    """The real entry point: status 2, one line, no traceback (three cases, run side by side)."""
-    generated = env["generated"]
-    runs = [
-        (["train", "--train", str(generated / "deep_nesting.json"), "--model", str(env["model"]),
-          "--out", str(env["root"] / "sub-train")], generated / "deep_nesting.json"),
-        (["data", "sample", str(BAD / "wrong_shape_list.json"), str(env["root"] / "sub.json"), "--questions", "1"],
-         BAD / "wrong_shape_list.json"),
-        (["evaluate", "--checkpoint", str(env["ckpt"]), "--data", str(generated / "lone_surrogate.json")],
-         generated / "lone_surrogate.json"),
-    ]
-    child_env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
-    child_env.pop("SPOKENQA_DEBUG", None)
-    procs = [subprocess.Popen([sys.executable, "-m", "spokenqa", *args], env=child_env, text=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for args, _ in runs]
-    for proc, (_, data) in zip(procs, runs):
+    """The real entry point: status 2, one line, no traceback (started in the background by `env`)."""
+    for proc, data in env["subprocesses"]:
         stdout, stderr = proc.communicate(timeout=120)
         assert proc.returncode == 2, stderr
         assert "Traceback" not in stdout + stderr
