@@ -13,6 +13,7 @@ scores of the `top_k` returned answers sum to at most 1.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,8 +48,37 @@ class QAResult:
     answers: list[QAAnswer]
 
 
+def _skip_weight_init() -> contextlib.AbstractContextManager:
+    """Skip the random initialisation of a model that is about to get all its weights from a
+    checkpoint (transformers' `no_init_weights`; a no-op where this version has none)."""
+    try:
+        from transformers.initialization import no_init_weights  # transformers 5
+    except ImportError:
+        try:
+            from transformers.modeling_utils import no_init_weights  # transformers 4
+        except ImportError:
+            return contextlib.nullcontext()
+    return no_init_weights()
+
+
+def _keep_linear_weights_in(model: torch.nn.Module, precision: str) -> None:
+    """Store every Linear layer in the autocast dtype once, instead of autocast casting all the
+    weights again at each call. Autocast computes Linear layers in that dtype anyway, so the
+    logits are bit-identical; LayerNorm, embeddings and softmax stay float32."""
+    if precision not in ("bf16", "fp16"):
+        return
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(dtype)
+
+
 class QA:
-    """A loaded checkpoint ready to answer; load once, ask many times (thread-safe for reads)."""
+    """A loaded checkpoint ready to answer; load once, ask many times (thread-safe for reads).
+
+    `QA.load` owns its model: where it answers in bf16/fp16 it keeps the Linear weights in that
+    dtype (same logits as autocast, less work per call), so its `precision` is fixed at load.
+    """
 
     def __init__(self, model, tokenizer, cfg, device: torch.device) -> None:
         self.model, self.tokenizer, self.cfg, self.device = model, tokenizer, cfg, device
@@ -60,10 +90,13 @@ class QA:
         when present, else cpu)."""
         if threads:
             torch.set_num_threads(threads)
-        model, tokenizer, cfg = load_checkpoint(Path(checkpoint))
+        with _skip_weight_init():  # every weight comes from the checkpoint (strict load)
+            model, tokenizer, cfg = load_checkpoint(Path(checkpoint))
         target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model.to(target).eval()
-        return cls(model, tokenizer, cfg, target)
+        qa = cls(model, tokenizer, cfg, target)
+        _keep_linear_weights_in(model, qa.precision)
+        return qa
 
     def answer(
         self,

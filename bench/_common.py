@@ -1,0 +1,207 @@
+"""Shared helpers of the bench/ scripts (main venv side: spokenqa importable).
+
+Nothing here imports torch or transformers at module level, so `bench/hf_worker.py` (run by the
+transformers-4.57 venv) can stay independent of it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+OUT = BENCH / "out"
+HF_PYTHON_DEFAULT = REPO / ".venv-hf457" / "bin" / "python"
+DONE_FLAG = REPO / "runs" / "experiments.done"
+
+
+def data_root() -> Path:
+    """$SPOKENQA_DATA, default ../shared/data beside the repo."""
+    return Path(os.environ.get("SPOKENQA_DATA", REPO.parent / "shared" / "data"))
+
+
+def spoken_test() -> Path:
+    return data_root() / "spoken-squad" / "spoken_test-v1.1.json"
+
+
+def squad_train() -> Path:
+    return data_root() / "squad" / "train-v1.1.json"
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine() -> dict:
+    """What the numbers were measured on, and how busy the machine was."""
+    info = {
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "cpus": os.cpu_count(),
+        "loadavg": [round(x, 2) for x in os.getloadavg()],
+        "experiments_done_flag": DONE_FLAG.exists(),
+        "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
+    }
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        flags = Path("/proc/cpuinfo").read_text()
+        info["avx512_bf16"] = "avx512_bf16" in flags
+        info["amx_bf16"] = "amx_bf16" in flags
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
+        info["mem_gib"] = round(int(mem) / 2**20, 1)
+    except OSError:
+        pass
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        info["cuda"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+    except ImportError:
+        pass
+    try:
+        import transformers
+
+        info["transformers"] = transformers.__version__
+    except ImportError:
+        pass
+    return info
+
+
+def busy_processes(limit: int = 5) -> list[str]:
+    """The processes using the most CPU right now (ps), minus ourselves: the load while measuring."""
+    try:
+        out = subprocess.run(
+            ["ps", "-eo", "pid,pcpu,etime,args", "--sort=-pcpu"], capture_output=True, text=True, timeout=5, check=False
+        ).stdout.splitlines()[1:]
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    mine = {str(os.getpid()), str(os.getppid())}
+    rows = [line.strip()[:160] for line in out if line.split()[0] not in mine and "ps -eo" not in line]
+    return rows[:limit]
+
+
+def hf_python(given: str | None) -> str:
+    path = Path(given) if given else HF_PYTHON_DEFAULT
+    if not Path(path).exists():
+        raise SystemExit(f"{path}: no such interpreter; run bench/setup_hf457.sh first (or pass --hf-python)")
+    return str(path)
+
+
+def run_json(cmd: list[str], env: dict | None = None, timeout: float | None = None) -> dict:
+    """Run a worker that prints one JSON line last on stdout; stderr passes through."""
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        cmd, stdout=subprocess.PIPE, text=True, env={**os.environ, **(env or {})}, timeout=timeout, check=False
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"worker failed ({proc.returncode}): {' '.join(map(str, cmd))}\n{proc.stdout[-3000:]}")
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        raise SystemExit(f"worker printed no JSON: {' '.join(map(str, cmd))}\n{proc.stdout[-3000:]}")
+    result = json.loads(lines[-1])
+    result.setdefault("process_wall_s", time.perf_counter() - t0)
+    return result
+
+
+def newest_checkpoint(pattern: str = "runs/exp_*/best") -> Path | None:
+    """The newest checkpoint folder matching `pattern` (by its spokenqa.json's mtime)."""
+    found = [p for p in REPO.glob(pattern) if (p / "spokenqa.json").is_file() and (p / "model.safetensors").is_file()]
+    if not found:
+        return None
+    return max(found, key=lambda p: (p / "spokenqa.json").stat().st_mtime)
+
+
+def export_hf_qa(checkpoint: Path, target: Path) -> Path:
+    """A spokenqa checkpoint with head 'linear' as a BertForQuestionAnswering-style folder.
+
+    SpanQAModel's `encoder.*` weights become `bert.*` (or the encoder's base prefix) and
+    `head.{weight,bias}` become `qa_outputs.*`: the same computation as AutoModelForQuestionAnswering.
+    """
+    from safetensors.torch import load_file, save_file
+
+    cfg = json.loads((checkpoint / "spokenqa.json").read_text())["config"]
+    if cfg.get("head", "linear") != "linear":
+        raise SystemExit(f"{checkpoint}: head {cfg['head']!r} has no AutoModelForQuestionAnswering equivalent")
+    config = json.loads((checkpoint / "config.json").read_text())
+    prefix = {"bert": "bert", "roberta": "roberta", "mpnet": "mpnet", "distilbert": "distilbert"}.get(
+        config.get("model_type", "bert"), config.get("model_type", "bert")
+    )
+    state = load_file(str(checkpoint / "model.safetensors"))
+    out = {}
+    for key, value in state.items():
+        if key.startswith("encoder."):
+            out[f"{prefix}.{key[len('encoder.'):]}"] = value.contiguous()
+        elif key.startswith("head."):
+            out[f"qa_outputs.{key[len('head.'):]}"] = value.contiguous()
+        else:
+            raise SystemExit(f"{checkpoint}: unexpected weight {key}")
+    target.mkdir(parents=True, exist_ok=True)
+    save_file(out, str(target / "model.safetensors"), metadata={"format": "pt"})
+    arch = {"bert": "BertForQuestionAnswering"}.get(config.get("model_type", "bert"))
+    if arch:
+        config["architectures"] = [arch]
+    (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
+        if (checkpoint / name).is_file():
+            (target / name).write_bytes((checkpoint / name).read_bytes())
+    return target
+
+
+def examples_to_rows(examples) -> list[dict]:
+    """spokenqa Examples -> the flat rows of the Hugging Face SQuAD dataset."""
+    return [
+        {
+            "id": e.id,
+            "title": e.title,
+            "context": e.context,
+            "question": e.question,
+            "answers": {"text": [a.text for a in e.answers], "answer_start": [a.start for a in e.answers]},
+        }
+        for e in examples
+    ]
+
+
+def examples_to_squad(examples) -> dict:
+    """spokenqa Examples -> a SQuAD v1.1 file (one paragraph per distinct context, order kept)."""
+    paragraphs: dict[tuple[str, str], dict] = {}
+    for e in examples:
+        para = paragraphs.setdefault((e.title, e.context), {"context": e.context, "qas": []})
+        para["qas"].append(
+            {"id": e.id, "question": e.question, "answers": [{"text": a.text, "answer_start": a.start} for a in e.answers]}
+        )
+    articles: dict[str, dict] = {}
+    for (title, _), para in paragraphs.items():
+        articles.setdefault(title, {"title": title, "paragraphs": []})["paragraphs"].append(para)
+    return {"version": "1.1", "data": list(articles.values())}
+
+
+def write_json(path: Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(obj, indent=2) + "\n")
+
+
+def fmt(x, digits: int = 1) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, float):
+        return f"{x:,.{digits}f}"
+    return f"{x:,}" if isinstance(x, int) else str(x)
+
+
+def table(headers: list[str], rows: list[list]) -> str:
+    """A Markdown table."""
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
+    return "\n".join(lines)

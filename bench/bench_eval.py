@@ -1,0 +1,165 @@
+"""Whole Spoken-SQuAD test: spokenqa's evaluation versus transformers.pipeline("question-answering").
+
+The same trained weights on both sides: the spokenqa checkpoint (newest runs/exp_*/best with a
+spokenqa.json, or --checkpoint) is exported as a BertForQuestionAnswering folder (head "linear"
+= qa_outputs) into a temp folder and loaded by the pipeline in the transformers-4.57 venv.
+
+- spokenqa: `spokenqa.inference.evaluate_examples` (features -> logits -> n-best decode -> both
+  metric families), once per precision in --variants (bf16: the default where the CPU has native
+  bf16; fp32: the reference for "answers changed by bf16"). Timed after the model is loaded.
+- pipeline: default settings (batch_size 1), and batch_size=16 (--pipeline-batches), fp32 as the
+  pipeline runs; timed from the call to its return, after loading.
+
+Every side's answers are scored here with the official SQuAD v1.1 metric
+(spokenqa.metrics.official_scores); the table gives wall time, questions/s, EM/F1 and how many
+answers differ between runs.
+
+    python bench/bench_eval.py                               # whole test, newest checkpoint
+    python bench/bench_eval.py --questions 40 --checkpoint /tmp/ckpt   # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
+
+
+def quick_checkpoint(steps: int) -> Path:
+    """Train a small checkpoint when no runs/exp_*/best exists (text SQuAD, shipped encoder)."""
+    from spokenqa.config import preset
+    from spokenqa.train import train
+
+    out = C.OUT / "quick_ckpt"
+    if (out / "last" / "spokenqa.json").is_file():
+        return out / "last"
+    cfg = preset("cpu").replace(train_files=[str(C.squad_train())], out_dir=str(out), max_train_examples=steps * 32,
+                                max_steps=steps, epochs=1, checkpoint_every=0)
+    train(cfg)
+    return out / "last"
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--checkpoint", default=None, help="spokenqa checkpoint folder (default: newest runs/exp_*/best)")
+    p.add_argument("--quick-steps", type=int, default=150, help="steps of the fallback checkpoint")
+    p.add_argument("--test-file", default=None, help="default: $SPOKENQA_DATA/spoken-squad/spoken_test-v1.1.json")
+    p.add_argument("--questions", type=int, default=None, help="first N questions only (smoke)")
+    p.add_argument("--variants", default="bf16,fp32", help="spokenqa precisions to run: bf16, fp32")
+    p.add_argument("--pipeline-batches", default="0,16", help="pipeline batch sizes, 0 = its default")
+    p.add_argument("--threads", type=int, default=None, help="torch threads on both sides (default: torch's)")
+    p.add_argument("--hf-python", default=None)
+    p.add_argument("--json", default=str(C.OUT / "bench_eval.json"))
+    args = p.parse_args(argv)
+
+    import torch
+
+    from spokenqa.data import load_squad
+    from spokenqa.inference import cpu_supports_bf16, evaluate_examples
+    from spokenqa.metrics import _f1, normalize_answer, official_scores
+    from spokenqa.model import load_checkpoint
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    started, busy = C.machine(), C.busy_processes()
+    checkpoint = Path(args.checkpoint) if args.checkpoint else C.newest_checkpoint()
+    if checkpoint is None:
+        print("[bench_eval] no runs/exp_*/best checkpoint: training a quick one", file=sys.stderr)
+        checkpoint = quick_checkpoint(args.quick_steps)
+    t0 = time.perf_counter()
+    model, tokenizer, cfg = load_checkpoint(checkpoint)
+    load_s = time.perf_counter() - t0
+    test_file = Path(args.test_file or C.spoken_test())
+    examples, _ = load_squad(test_file, lowercase=cfg.lowercase, max_questions=args.questions)
+    print(f"[bench_eval] {checkpoint}: {len(examples)} questions", file=sys.stderr, flush=True)
+
+    runs: dict[str, dict] = {}
+    preds: dict[str, dict[str, str]] = {}
+    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+        precision = {"bf16": "bf16", "fp32": "no"}[variant]
+        if precision == "bf16" and not cpu_supports_bf16():
+            print("[bench_eval] this CPU has no native bf16: skipping the bf16 run", file=sys.stderr)
+            continue
+        print(f"[bench_eval] spokenqa {variant} ...", file=sys.stderr, flush=True)
+        t0 = time.perf_counter()
+        result = evaluate_examples(model, tokenizer, examples, cfg, precision)
+        seconds = time.perf_counter() - t0
+        name = f"spokenqa {variant}"
+        preds[name] = {p.id: p.text for p in result.predictions}
+        runs[name] = {"seconds": seconds, "questions_per_s": len(examples) / seconds, "load_s": load_s,
+                      "windows": result.align.windows, "batch_size": cfg.eval_batch_size,
+                      "threads": torch.get_num_threads()}
+        print(f"[bench_eval] {name}: {seconds:.1f} s", file=sys.stderr, flush=True)
+    del model
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_eval-"))
+    export = C.export_hf_qa(checkpoint, tmp / "hf_model")
+    rows = [{"id": e.id, "question": e.question, "context": e.context} for e in examples]
+    (tmp / "rows.json").write_text(json.dumps(rows))
+    for b in [int(x) for x in args.pipeline_batches.split(",") if x.strip()]:
+        name = f"pipeline batch {b}" if b else "pipeline default"
+        print(f"[bench_eval] {name} ...", file=sys.stderr, flush=True)
+        out = tmp / f"preds_{b}.json"
+        cmd = [C.hf_python(args.hf_python), str(C.BENCH / "hf_worker.py"), "eval", "--rows", str(tmp / "rows.json"),
+               "--model", str(export), "--out", str(out), "--batch-size", str(b)]
+        if args.threads:
+            cmd += ["--threads", str(args.threads)]
+        r = C.run_json(cmd)
+        preds[name] = json.loads(out.read_text())
+        runs[name] = r
+        print(f"[bench_eval] {name}: {r['seconds']:.1f} s", file=sys.stderr, flush=True)
+
+    for name, pr in preds.items():
+        runs[name]["official"] = official_scores(examples, pr)
+
+    def differ(a: str, b: str) -> dict:
+        pa, pb = preds[a], preds[b]
+        changed = sum(pa[e.id] != pb[e.id] for e in examples)
+        changed_norm = sum(normalize_answer(pa[e.id]) != normalize_answer(pb[e.id]) for e in examples)
+        f1_diff = runs[a]["official"]["f1"] - runs[b]["official"]["f1"]
+        # per-question F1 of a's answer against b's answer: how far apart the texts are
+        agree = 100 * sum(_f1(normalize_answer(pa[e.id]).split(), normalize_answer(pb[e.id]).split())
+                          if normalize_answer(pa[e.id]) or normalize_answer(pb[e.id]) else 1.0 for e in examples) / len(examples)
+        return {"a": a, "b": b, "answers_changed": changed, "answers_changed_normalized": changed_norm,
+                "f1_difference": f1_diff, "em_difference": runs[a]["official"]["exact_match"] - runs[b]["official"]["exact_match"],
+                "mutual_f1": agree}
+
+    comparisons = []
+    names = list(runs)
+    if "spokenqa bf16" in runs and "spokenqa fp32" in runs:
+        comparisons.append(differ("spokenqa bf16", "spokenqa fp32"))
+    for s in [n for n in names if n.startswith("spokenqa")]:
+        for pl in [n for n in names if n.startswith("pipeline")]:
+            comparisons.append(differ(s, pl))
+    if "pipeline default" in runs and "pipeline batch 16" in runs:
+        comparisons.append(differ("pipeline batch 16", "pipeline default"))
+
+    base = runs.get("pipeline default") or next((runs[n] for n in names if n.startswith("pipeline")), None)
+    table_rows = []
+    for name in names:
+        r = runs[name]
+        speed = base["seconds"] / r["seconds"] if base else None
+        table_rows.append([name, r["seconds"], r["questions_per_s"], r["official"]["exact_match"],
+                           f"{r['official']['f1']:.2f}", f"{speed:.2f}x" if speed else "-"])
+    md = C.table(["run", "wall s", "questions/s", "EM", "F1", "speed vs pipeline default"], table_rows)
+    md2 = C.table(["a", "b", "answers changed (raw / normalised)", "F1 a - b", "EM a - b", "F1 of a's answers vs b's"],
+                  [[c["a"], c["b"], f"{c['answers_changed']} / {c['answers_changed_normalized']}",
+                    f"{c['f1_difference']:+.2f}", f"{c['em_difference']:+.2f}", f"{c['mutual_f1']:.1f}"] for c in comparisons])
+    report = {"checkpoint": str(checkpoint), "checkpoint_info": json.loads((checkpoint / "spokenqa.json").read_text()).get("checkpoint"),
+              "test_file": str(test_file), "questions": len(examples), "machine_at_start": started, "busy_at_start": busy,
+              "machine_at_end": C.machine(), "runs": runs, "comparisons": comparisons, "table": md, "table_changes": md2}
+    C.write_json(Path(args.json), report)
+    print(f"\nbench_eval: {len(examples)} questions of {test_file.name}, checkpoint {checkpoint}; "
+          f"load average {started['loadavg']} -> {report['machine_at_end']['loadavg']}\n")
+    print(md + "\n\n" + md2)
+    print(f"\nwritten {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""Interactive latency: spokenqa's QA API versus transformers.pipeline("question-answering").
+
+- load time in fresh processes (median of --load-runs): importing the library, loading the model
+  (QA.load / pipeline(...)), the first call;
+- one question over a 150-word Spoken-SQuAD transcript: p50/p90/p99 over --calls calls after
+  --warmup calls, for QA.answer and the pipeline (same weights, exported as in bench_eval);
+- what each inference setting gives on that call (spokenqa): fp32; bf16 autocast casting the
+  weights at each call (the model as load_checkpoint returns it); bf16 with the Linear weights kept
+  in bf16 (what QA.load now does); 1 vs 2 intra-op threads; 1 inter-op thread; OMP_WAIT_POLICY;
+- how the cost grows: 1, 4, 16, 64 questions over the 150-word context (one call), and one
+  question over contexts of one, two and four windows (384 tokens, stride 128). Plot:
+  bench/out/scaling.png (copied to docs/img/scaling.png with --doc-plot when < 150 KB).
+
+    python bench/bench_latency.py
+    python bench/bench_latency.py --calls 10 --warmup 2 --repeats 1 --load-runs 1 --checkpoint /tmp/ckpt  # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
+
+
+def percentiles(times: list[float]) -> dict:
+    times = sorted(times)
+    pick = lambda q: times[min(len(times) - 1, round(q * (len(times) - 1)))]
+    return {"p50_ms": 1e3 * pick(0.5), "p90_ms": 1e3 * pick(0.9), "p99_ms": 1e3 * pick(0.99),
+            "mean_ms": 1e3 * statistics.fmean(times), "calls": len(times)}
+
+
+def time_calls(fn, warmup: int, calls: int) -> dict:
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(calls):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return percentiles(times)
+
+
+# --- workers (fresh processes) ----------------------------------------------------------------
+
+
+def worker_load(args) -> None:
+    t0 = time.perf_counter()
+    from spokenqa.qa import QA
+
+    t1 = time.perf_counter()
+    qa = QA.load(args.checkpoint)
+    t2 = time.perf_counter()
+    qa.answer("what is it", context="it is a test")
+    t3 = time.perf_counter()
+    print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2}), flush=True)
+
+
+def worker_single(args) -> None:
+    import torch
+
+    if args.interop:
+        torch.set_num_interop_threads(args.interop)
+    from spokenqa.qa import QA
+
+    spec = json.loads(Path(args.spec).read_text())
+    qa = QA.load(args.checkpoint)
+    r = time_calls(lambda: qa.answer(spec["question"], context=spec["context"]), spec["warmup"], spec["variant_calls"])
+    r["threads"], r["interop"] = torch.get_num_threads(), torch.get_num_interop_threads()
+    print(json.dumps(r), flush=True)
+
+
+# --- texts ------------------------------------------------------------------------------------
+
+
+def build_texts(test_file: Path, tokenizer, cfg, n_questions: int = 64) -> dict:
+    """The 150-word transcript and its question, 64 questions, contexts of 1, 2 and 4 windows."""
+    from spokenqa.data import Example, load_squad
+    from spokenqa.features import prepare_eval_features
+
+    examples, _ = load_squad(test_file, lowercase=cfg.lowercase)
+    base = None
+    for e in examples:
+        words = e.context.split()
+        if len(words) >= 150:
+            ctx = " ".join(words[:150])
+            inside = [x for x in examples if x.context == e.context and x.answers and
+                      x.answers[0].start + len(x.answers[0].text) <= len(ctx)]
+            if inside:
+                base = (ctx, inside[0])
+                break
+    ctx150, example = base
+    question = example.question
+    questions = []
+    for e in examples:
+        if e.question not in questions:
+            questions.append(e.question)
+        if len(questions) == n_questions:
+            break
+    seen, pool = set(), []
+    for e in examples:
+        if e.context not in seen:
+            seen.add(e.context)
+            pool += e.context.split()
+        if len(pool) > 5000:
+            break
+
+    def windows(n_words: int) -> int:
+        feats, _ = prepare_eval_features([Example("x", "", " ".join(pool[:n_words]), question, ())], tokenizer, cfg)
+        return len(feats)
+
+    contexts = []
+    for k in (1, 2, 4):  # the most words that still give k windows
+        lo, hi = 1, len(pool)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if windows(mid) <= k:
+                lo = mid
+            else:
+                hi = mid - 1
+        contexts.append({"windows": windows(lo), "words": lo, "context": " ".join(pool[:lo])})
+    first = prepare_eval_features([Example("x", "", ctx150, question, ())], tokenizer, cfg)[0]
+    return {"context": ctx150, "question": question, "answer": example.answers[0].text, "questions": questions,
+            "contexts": contexts, "tokens_150": len(first.input_ids[0]), "windows_150": len(first)}
+
+
+def plot(spokenqa: dict, pipeline: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.6), dpi=90)
+    ax = axes[0]
+    for name, r, style in (("spokenqa QA.answer", spokenqa, "o-"), ("HF pipeline (default)", pipeline, "s--")):
+        ns = [x["n"] for x in r["questions"]]
+        ax.plot(ns, [1e3 * x["median_s"] for x in r["questions"]], style, label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("questions over one 150-word transcript")
+    ax.set_ylabel("ms per call (median)")
+    ax.set_xticks([1, 4, 16, 64], ["1", "4", "16", "64"])
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    ax = axes[1]
+    for name, r, style in (("spokenqa QA.answer", spokenqa, "o-"), ("HF pipeline (default)", pipeline, "s--")):
+        ax.plot([x["windows"] for x in r["context"]], [1e3 * x["median_s"] for x in r["context"]], style, label=name)
+    ax.set_xlabel("context windows (384 tokens, stride 128), one question")
+    ax.set_ylabel("ms per call (median)")
+    ax.set_xticks([1, 2, 4])
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.suptitle("Cost growth, 2-core CPU (lower is better)", fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--worker", choices=("load", "single"), help=argparse.SUPPRESS)
+    p.add_argument("--spec", help=argparse.SUPPRESS)
+    p.add_argument("--interop", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--checkpoint", default=None, help="default: newest runs/exp_*/best (else a quick one)")
+    p.add_argument("--test-file", default=None)
+    p.add_argument("--calls", type=int, default=200)
+    p.add_argument("--variant-calls", type=int, default=100, help="calls per inference-setting variant")
+    p.add_argument("--warmup", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=5, help="repeats per scaling point (median)")
+    p.add_argument("--load-runs", type=int, default=3)
+    p.add_argument("--no-variants", action="store_true")
+    p.add_argument("--hf-python", default=None)
+    p.add_argument("--plot", default=str(C.OUT / "scaling.png"))
+    p.add_argument("--doc-plot", action="store_true", help="also copy the plot to docs/img/ when < 150 KB")
+    p.add_argument("--json", default=str(C.OUT / "bench_latency.json"))
+    args = p.parse_args(argv)
+    if args.worker == "load":
+        return worker_load(args)
+    if args.worker == "single":
+        return worker_single(args)
+
+    import torch
+
+    from spokenqa.model import load_checkpoint
+    from spokenqa.qa import QA
+
+    started, busy = C.machine(), C.busy_processes()
+    checkpoint = Path(args.checkpoint) if args.checkpoint else C.newest_checkpoint()
+    if checkpoint is None:
+        from bench_eval import quick_checkpoint
+
+        checkpoint = quick_checkpoint(150)
+    tmp = Path(tempfile.mkdtemp(prefix="bench_latency-"))
+    export = C.export_hf_qa(checkpoint, tmp / "hf_model")
+    hf = C.hf_python(args.hf_python)
+
+    # load times, fresh processes, alternating sides
+    loads = {"spokenqa": [], "pipeline": []}
+    for _ in range(args.load_runs):
+        loads["spokenqa"].append(C.run_json([sys.executable, __file__, "--worker", "load", "--checkpoint", str(checkpoint)]))
+        loads["pipeline"].append(C.run_json([hf, str(C.BENCH / "hf_worker.py"), "load", "--model", str(export)]))
+    load_summary = {side: {k: statistics.median(r[k] for r in rs) for k in ("import_s", "load_s", "first_call_s")}
+                    for side, rs in loads.items()}
+    print(f"[bench_latency] load: {load_summary}", file=sys.stderr, flush=True)
+
+    qa = QA.load(checkpoint)
+    texts = build_texts(Path(args.test_file or C.spoken_test()), qa.tokenizer, qa.cfg)
+    spec = {"question": texts["question"], "context": texts["context"], "questions": texts["questions"],
+            "contexts": [{k: c[k] for k in ("windows", "words", "context")} for c in texts["contexts"]],
+            "n_questions": [1, 4, 16, 64], "warmup": args.warmup, "calls": args.calls,
+            "variant_calls": args.variant_calls, "repeats": args.repeats}
+    (tmp / "spec.json").write_text(json.dumps(spec))
+    ask = lambda q=texts["question"], c=texts["context"]: qa.answer(q, context=c)
+    spokenqa = {"single": time_calls(ask, args.warmup, args.calls), "questions": [], "context": [],
+                "answer": ask()[0].answers[0].text, "threads": torch.get_num_threads()}
+    print(f"[bench_latency] spokenqa single: {spokenqa['single']}", file=sys.stderr, flush=True)
+
+    def median_call(fn) -> float:
+        ts = []
+        for _ in range(args.repeats):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return statistics.median(ts)
+
+    for n in spec["n_questions"]:
+        qs = texts["questions"][:n]
+        qa.answer(qs, context=texts["context"])
+        spokenqa["questions"].append({"n": n, "median_s": median_call(lambda qs=qs: qa.answer(qs, context=texts["context"]))})
+    for c in texts["contexts"]:
+        qa.answer(texts["question"], context=c["context"])
+        spokenqa["context"].append({"windows": c["windows"], "words": c["words"],
+                                    "median_s": median_call(lambda c=c: qa.answer(texts["question"], context=c["context"]))})
+
+    variants = []
+    if not args.no_variants:
+        n, w = args.variant_calls, args.warmup
+        fp32_model, tok, cfg = load_checkpoint(checkpoint)
+        before = QA(fp32_model, tok, cfg, torch.device("cpu"))  # autocast casts the fp32 weights each call
+        variants.append({"setting": "bf16 autocast, weights cast at each call (before)", "threads": torch.get_num_threads(),
+                         **time_calls(lambda: before.answer(texts["question"], context=texts["context"]), w, n)})
+        variants.append({"setting": "bf16, Linear weights kept in bf16 (QA.load now)", "threads": torch.get_num_threads(),
+                         **time_calls(ask, w, n)})
+        fp32 = QA(fp32_model, tok, cfg.replace(mixed_precision="no"), torch.device("cpu"))
+        variants.append({"setting": "fp32", "threads": torch.get_num_threads(),
+                         **time_calls(lambda: fp32.answer(texts["question"], context=texts["context"]), w, n)})
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        variants.append({"setting": "bf16 (QA.load now), 1 intra-op thread", "threads": 1, **time_calls(ask, w, n)})
+        torch.set_num_threads(threads)
+        for label, extra, env in (("bf16 (QA.load now), 1 inter-op thread", ["--interop", "1"], {}),
+                                  ("bf16 (QA.load now), OMP_WAIT_POLICY=PASSIVE", [], {"OMP_WAIT_POLICY": "PASSIVE"}),
+                                  ("bf16 (QA.load now), OMP_WAIT_POLICY=ACTIVE", [], {"OMP_WAIT_POLICY": "ACTIVE"})):
+            r = C.run_json([sys.executable, __file__, "--worker", "single", "--checkpoint", str(checkpoint),
+                            "--spec", str(tmp / "spec.json"), *extra], env=env)
+            variants.append({"setting": label, **r})
+        for v in variants:
+            print(f"[bench_latency] {v['setting']}: p50 {v['p50_ms']:.1f} ms", file=sys.stderr, flush=True)
+
+    print("[bench_latency] pipeline ...", file=sys.stderr, flush=True)
+    pipeline = C.run_json([hf, str(C.BENCH / "hf_worker.py"), "latency", "--model", str(export), "--spec", str(tmp / "spec.json")])
+
+    plot_path = Path(args.plot)
+    plot(spokenqa, pipeline, plot_path)
+    doc_plot = None
+    if args.doc_plot and plot_path.stat().st_size < 150 * 1024:
+        doc_plot = C.REPO / "docs" / "img" / "scaling.png"
+        doc_plot.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(plot_path, doc_plot)
+
+    s, pl = spokenqa["single"], pipeline["single"]
+    md = C.table(["", "spokenqa QA", "HF pipeline", "pipeline / spokenqa"], [
+        ["import (fresh process) s", load_summary["spokenqa"]["import_s"], load_summary["pipeline"]["import_s"], "-"],
+        ["model load s (QA.load / pipeline())", f"{load_summary['spokenqa']['load_s']:.2f}",
+         f"{load_summary['pipeline']['load_s']:.2f}", f"{load_summary['pipeline']['load_s'] / load_summary['spokenqa']['load_s']:.2f}x"],
+        ["first call s", f"{load_summary['spokenqa']['first_call_s']:.3f}", f"{load_summary['pipeline']['first_call_s']:.3f}", "-"],
+        [f"1 question, 150 words ({texts['tokens_150']} tokens): p50 ms", s["p50_ms"], pl["p50_ms"], f"{pl['p50_ms'] / s['p50_ms']:.2f}x"],
+        ["p90 ms", s["p90_ms"], pl["p90_ms"], f"{pl['p90_ms'] / s['p90_ms']:.2f}x"],
+        ["p99 ms", s["p99_ms"], pl["p99_ms"], f"{pl['p99_ms'] / s['p99_ms']:.2f}x"],
+    ])
+    md_scale = C.table(["questions over the 150-word context", "spokenqa ms", "pipeline ms", "pipeline / spokenqa"], [
+        [a["n"], 1e3 * a["median_s"], 1e3 * b["median_s"], f"{b['median_s'] / a['median_s']:.2f}x"]
+        for a, b in zip(spokenqa["questions"], pipeline["questions"])])
+    md_ctx = C.table(["context (one question)", "spokenqa ms", "pipeline ms", "pipeline / spokenqa"], [
+        [f"{a['windows']} window(s), {a['words']} words", 1e3 * a["median_s"], 1e3 * b["median_s"],
+         f"{b['median_s'] / a['median_s']:.2f}x"] for a, b in zip(spokenqa["context"], pipeline["context"])])
+    md_var = C.table(["spokenqa setting (1 question, 150 words)", "threads", "p50 ms", "p90 ms", "p99 ms"],
+                     [[v["setting"], v.get("threads", "-"), v["p50_ms"], v["p90_ms"], v["p99_ms"]] for v in variants])
+    report = {"checkpoint": str(checkpoint), "machine_at_start": started, "busy_at_start": busy, "machine_at_end": C.machine(),
+              "texts": {k: v for k, v in texts.items() if k not in ("questions",)}, "loads": loads, "load_summary": load_summary,
+              "spokenqa": spokenqa, "pipeline": pipeline, "variants": variants, "plot": str(plot_path),
+              "doc_plot": str(doc_plot) if doc_plot else None, "plot_bytes": plot_path.stat().st_size,
+              "tables": [md, md_scale, md_ctx, md_var]}
+    C.write_json(Path(args.json), report)
+    print(f"\nbench_latency: checkpoint {checkpoint}; load average {started['loadavg']} -> "
+          f"{report['machine_at_end']['loadavg']}; spokenqa answer: {spokenqa['answer']!r} (gold {texts['answer']!r})\n")
+    print(f"{md}\n\n{md_scale}\n\n{md_ctx}\n\n{md_var}")
+    print(f"\nplot {plot_path} ({plot_path.stat().st_size // 1024} KB){' -> ' + str(doc_plot) if doc_plot else ''}; written {args.json}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,397 @@
+"""The Hugging Face side of the benchmarks, run by the transformers-4.57 venv (.venv-hf457).
+
+It must not import spokenqa: it is what a user of plain transformers would write.
+
+    train    the run_qa.py recipe: AutoModelForQuestionAnswering + Trainer, windows padded to
+             max_length (384) with doc_stride 128, `prepare_train_features` as the example writes it
+    eval     transformers.pipeline("question-answering") over a list of questions
+    latency  the pipeline on one question, and how its cost grows with questions and context
+    load     the pipeline's load time in a fresh process
+
+Each command prints one JSON line last on stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+
+
+def peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def emit(obj: dict) -> None:
+    sys.stdout.flush()
+    print(json.dumps(obj), flush=True)
+
+
+# --- train: the run_qa.py recipe --------------------------------------------------------------
+
+
+def make_prepare_train_features(tokenizer, max_seq_length: int, doc_stride: int, pad_to_max_length: bool = True):
+    """`prepare_train_features` of transformers/examples/pytorch/question-answering/run_qa.py."""
+    question_column_name, context_column_name, answer_column_name = "question", "context", "answers"
+    pad_on_right = tokenizer.padding_side == "right"
+
+    def prepare_train_features(examples):
+        # Some of the questions have lots of whitespace on the left, which is not useful and will make the
+        # truncation of the context fail (the tokenized question will take a lots of space).
+        examples[question_column_name] = [q.lstrip() for q in examples[question_column_name]]
+        tokenized_examples = tokenizer(
+            examples[question_column_name if pad_on_right else context_column_name],
+            examples[context_column_name if pad_on_right else question_column_name],
+            truncation="only_second" if pad_on_right else "only_first",
+            max_length=max_seq_length,
+            stride=doc_stride,
+            return_overflowing_tokens=True,
+            return_offsets_mapping=True,
+            padding="max_length" if pad_to_max_length else False,
+        )
+        sample_mapping = tokenized_examples.pop("overflow_to_sample_mapping")
+        offset_mapping = tokenized_examples.pop("offset_mapping")
+        tokenized_examples["start_positions"] = []
+        tokenized_examples["end_positions"] = []
+        for i, offsets in enumerate(offset_mapping):
+            input_ids = tokenized_examples["input_ids"][i]
+            if tokenizer.cls_token_id in input_ids:
+                cls_index = input_ids.index(tokenizer.cls_token_id)
+            elif tokenizer.bos_token_id in input_ids:
+                cls_index = input_ids.index(tokenizer.bos_token_id)
+            else:
+                cls_index = 0
+            sequence_ids = tokenized_examples.sequence_ids(i)
+            sample_index = sample_mapping[i]
+            answers = examples[answer_column_name][sample_index]
+            if len(answers["answer_start"]) == 0:
+                tokenized_examples["start_positions"].append(cls_index)
+                tokenized_examples["end_positions"].append(cls_index)
+            else:
+                start_char = answers["answer_start"][0]
+                end_char = start_char + len(answers["text"][0])
+                token_start_index = 0
+                while sequence_ids[token_start_index] != (1 if pad_on_right else 0):
+                    token_start_index += 1
+                token_end_index = len(input_ids) - 1
+                while sequence_ids[token_end_index] != (1 if pad_on_right else 0):
+                    token_end_index -= 1
+                if not (offsets[token_start_index][0] <= start_char and offsets[token_end_index][1] >= end_char):
+                    tokenized_examples["start_positions"].append(cls_index)
+                    tokenized_examples["end_positions"].append(cls_index)
+                else:
+                    while token_start_index < len(offsets) and offsets[token_start_index][0] <= start_char:
+                        token_start_index += 1
+                    tokenized_examples["start_positions"].append(token_start_index - 1)
+                    while offsets[token_end_index][1] >= end_char:
+                        token_end_index -= 1
+                    tokenized_examples["end_positions"].append(token_end_index + 1)
+        return tokenized_examples
+
+    return prepare_train_features
+
+
+def _train_dataset(rows: list[dict], prepare):
+    """`raw_datasets["train"].map(prepare_train_features, batched=True, remove_columns=...)` as
+    run_qa.py does; without the `datasets` package (the GPU image lacks it) the same function runs
+    over the same 1,000-row batches and a list of dicts stands in for the Dataset."""
+    try:
+        from datasets import Dataset
+
+        ds = Dataset.from_list(rows)
+        return ds.map(prepare, batched=True, remove_columns=ds.column_names, desc="prepare_train_features"), "datasets"
+    except ImportError:
+        feats = []
+        for i in range(0, len(rows), 1000):
+            chunk = rows[i : i + 1000]
+            batch = {k: [r[k] for r in chunk] for k in chunk[0]}
+            enc = prepare(batch)
+            keys = list(enc)
+            for j in range(len(enc["input_ids"])):
+                feats.append({k: enc[k][j] for k in keys})
+        return feats, "list"
+
+
+def cmd_train(args) -> None:
+    import torch
+    import transformers
+    from transformers import (
+        AutoModelForQuestionAnswering,
+        AutoTokenizer,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        default_data_collator,
+    )
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    t_start = time.perf_counter()
+    rows = json.loads(Path(args.rows).read_text())
+    tokenizer = AutoTokenizer.from_pretrained(args.model, use_fast=True)
+    model = AutoModelForQuestionAnswering.from_pretrained(args.model)
+    prepare = make_prepare_train_features(tokenizer, args.max_length, args.doc_stride)
+    train_dataset, how = _train_dataset(rows, prepare)
+    n_windows = len(train_dataset)
+
+    marks: list[float] = []  # perf_counter at the end of each optimizer step
+    windows: list[int] = []  # per step: windows, non-pad tokens, padded tokens, loss
+    tokens: list[int] = []
+    padded: list[int] = []
+    losses: list[float] = []
+    starts: list[float] = []  # perf_counter as each step's forward begins
+
+    class Timing(TrainerCallback):
+        def on_step_end(self, args_, state, control, **kw):
+            marks.append(time.perf_counter())
+
+    class CountingTrainer(Trainer):
+        def training_step(self, model, inputs, *a, **kw):
+            starts.append(time.perf_counter())
+            windows.append(int(inputs["input_ids"].shape[0]))
+            tokens.append(int(inputs["attention_mask"].sum()))
+            padded.append(int(inputs["input_ids"].numel()))
+            loss = super().training_step(model, inputs, *a, **kw)
+            losses.append(float(loss.detach().float()))
+            return loss
+
+    cuda = torch.cuda.is_available() and not args.cpu
+    full = args.epochs is not None
+    steps_total = None if full else args.warmup_steps + args.steps
+    if full:
+        per_epoch = -(-n_windows // args.batch_size)
+        steps_for_schedule = per_epoch * args.epochs
+    else:
+        steps_for_schedule = steps_total
+    targs = dict(  # noqa: C408 (TrainingArguments keywords)
+        output_dir=args.out_dir,
+        per_device_train_batch_size=args.batch_size,
+        learning_rate=args.lr,
+        weight_decay=args.weight_decay,
+        warmup_steps=int(args.warmup_ratio * steps_for_schedule),
+        lr_scheduler_type="linear",
+        max_grad_norm=1.0,
+        optim="adamw_torch",
+        seed=args.seed,
+        save_strategy="no",
+        logging_strategy="no",
+        report_to="none",
+        disable_tqdm=True,
+        dataloader_num_workers=0,
+        bf16=args.precision == "bf16",
+        fp16=args.precision == "fp16",
+    )
+    if full:
+        targs["num_train_epochs"] = args.epochs
+        if args.max_steps:
+            targs["max_steps"] = args.max_steps
+    else:
+        targs["max_steps"] = steps_total
+    if not cuda:
+        targs["use_cpu"] = True
+    training_args = TrainingArguments(**targs)
+    trainer = CountingTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=train_dataset,
+        data_collator=default_data_collator,
+        processing_class=tokenizer,
+        callbacks=[Timing()],
+    )
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    t_train = time.perf_counter()
+    trainer.train()
+    if cuda:
+        torch.cuda.synchronize()
+    t_end = time.perf_counter()
+    w = 0 if full else args.warmup_steps
+    timed = slice(w, len(marks))
+    t0 = marks[w - 1] if w else starts[0]  # full mode: from the first step's start
+    seconds = marks[-1] - t0
+    result = {
+        "side": "hf-trainer",
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0) if cuda else "cpu",
+        "precision": args.precision,
+        "dataset_impl": how,
+        "train_windows": n_windows,
+        "steps": len(marks),
+        "timed_steps": len(marks) - w,
+        "timed_seconds": seconds,
+        "windows": sum(windows[timed]),
+        "tokens_nonpad": sum(tokens[timed]),
+        "tokens_padded": sum(padded[timed]),
+        "windows_per_s": sum(windows[timed]) / seconds,
+        "tokens_per_s": sum(tokens[timed]) / seconds,
+        "loss_timed_mean": statistics.fmean(losses[timed]) if losses[timed] else None,
+        "loss_last10_mean": statistics.fmean(losses[-10:]) if losses else None,
+        "losses": losses,
+        "train_wall_s": t_end - t_train,
+        "process_seconds": t_end - t_start,
+        "peak_rss_mib": peak_rss_mib(),
+        "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+        "examples": len(rows),
+    }
+    if args.save_weights:
+        from safetensors.torch import save_file
+
+        state = {k: v.detach().float().cpu().contiguous() for k, v in trainer.model.state_dict().items()}
+        save_file(state, args.save_weights, metadata={"format": "pt"})
+    emit(result)
+
+
+# --- eval: the question-answering pipeline ----------------------------------------------------
+
+
+def _pipeline(model: str, threads: int | None):
+    import torch
+    from transformers import pipeline
+
+    if threads:
+        torch.set_num_threads(threads)
+    return pipeline("question-answering", model=model, tokenizer=model, device=-1)
+
+
+def cmd_eval(args) -> None:
+    import torch
+    import transformers
+
+    rows = json.loads(Path(args.rows).read_text())
+    t0 = time.perf_counter()
+    qa = _pipeline(args.model, args.threads)
+    load = time.perf_counter() - t0
+    kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
+    questions = [r["question"] for r in rows]
+    contexts = [r["context"] for r in rows]
+    t0 = time.perf_counter()
+    out = qa(question=questions, context=contexts, **kwargs)
+    seconds = time.perf_counter() - t0
+    if isinstance(out, dict):
+        out = [out]
+    preds = {r["id"]: o["answer"] for r, o in zip(rows, out)}
+    Path(args.out).write_text(json.dumps(preds))
+    emit({
+        "side": "pipeline",
+        "batch_size": args.batch_size or "default (1)",
+        "transformers": transformers.__version__,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "load_s": load,
+        "seconds": seconds,
+        "questions": len(rows),
+        "questions_per_s": len(rows) / seconds,
+        "peak_rss_mib": peak_rss_mib(),
+    })
+
+
+# --- latency and scaling ----------------------------------------------------------------------
+
+
+def _percentiles(times: list[float]) -> dict:
+    times = sorted(times)
+    pick = lambda q: times[min(len(times) - 1, round(q * (len(times) - 1)))]
+    return {"p50_ms": 1e3 * pick(0.5), "p90_ms": 1e3 * pick(0.9), "p99_ms": 1e3 * pick(0.99),
+            "mean_ms": 1e3 * statistics.fmean(times), "calls": len(times)}
+
+
+def cmd_latency(args) -> None:
+    import torch
+    import transformers
+
+    spec = json.loads(Path(args.spec).read_text())
+    qa = _pipeline(args.model, args.threads)
+    q, ctx = spec["question"], spec["context"]
+    for _ in range(spec["warmup"]):
+        qa(question=q, context=ctx)
+    times = []
+    for _ in range(spec["calls"]):
+        t0 = time.perf_counter()
+        qa(question=q, context=ctx)
+        times.append(time.perf_counter() - t0)
+    result = {"side": "pipeline", "transformers": transformers.__version__, "threads": torch.get_num_threads(),
+              "single": _percentiles(times), "questions": [], "context": []}
+    for n in spec["n_questions"]:
+        qs = spec["questions"][:n]
+        ts = []
+        for _ in range(spec["repeats"]):
+            t0 = time.perf_counter()
+            qa(question=qs, context=[ctx] * len(qs))
+            ts.append(time.perf_counter() - t0)
+        result["questions"].append({"n": n, "median_s": statistics.median(ts), "runs": len(ts)})
+    for item in spec["contexts"]:
+        ts = []
+        for _ in range(spec["repeats"]):
+            t0 = time.perf_counter()
+            qa(question=q, context=item["context"])
+            ts.append(time.perf_counter() - t0)
+        result["context"].append({"windows": item["windows"], "words": item["words"], "median_s": statistics.median(ts)})
+    result["peak_rss_mib"] = peak_rss_mib()
+    emit(result)
+
+
+def cmd_load(args) -> None:
+    t0 = time.perf_counter()
+    import torch  # noqa: F401
+    from transformers import pipeline  # noqa: F401
+
+    t1 = time.perf_counter()
+    qa = _pipeline(args.model, args.threads)
+    t2 = time.perf_counter()
+    qa(question="what is it", context="it is a test")
+    t3 = time.perf_counter()
+    emit({"side": "pipeline", "import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2})
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--rows", required=True)
+    t.add_argument("--model", required=True)
+    t.add_argument("--out-dir", required=True)
+    t.add_argument("--batch-size", type=int, default=16)
+    t.add_argument("--warmup-steps", type=int, default=5, help="untimed steps first")
+    t.add_argument("--steps", type=int, default=30, help="timed steps")
+    t.add_argument("--epochs", type=float, default=None, help="full mode: train this many epochs, time all")
+    t.add_argument("--max-steps", type=int, default=None, help="full mode: stop after this many steps")
+    t.add_argument("--lr", type=float, default=1e-4)
+    t.add_argument("--weight-decay", type=float, default=0.01)
+    t.add_argument("--warmup-ratio", type=float, default=0.1)
+    t.add_argument("--max-length", type=int, default=384)
+    t.add_argument("--doc-stride", type=int, default=128)
+    t.add_argument("--seed", type=int, default=42)
+    t.add_argument("--precision", choices=("no", "bf16", "fp16"), default="no")
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--cpu", action="store_true")
+    t.add_argument("--save-weights", default=None)
+    t.set_defaults(func=cmd_train)
+    e = sub.add_parser("eval")
+    e.add_argument("--rows", required=True)
+    e.add_argument("--model", required=True)
+    e.add_argument("--out", required=True)
+    e.add_argument("--batch-size", type=int, default=0, help="0: the pipeline's default")
+    e.add_argument("--threads", type=int, default=None)
+    e.set_defaults(func=cmd_eval)
+    lat = sub.add_parser("latency")
+    lat.add_argument("--model", required=True)
+    lat.add_argument("--spec", required=True)
+    lat.add_argument("--threads", type=int, default=None)
+    lat.set_defaults(func=cmd_latency)
+    ld = sub.add_parser("load")
+    ld.add_argument("--model", required=True)
+    ld.add_argument("--threads", type=int, default=None)
+    ld.set_defaults(func=cmd_load)
+    args = p.parse_args(argv)
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
+    args.func(args)
+
+
+if __name__ == "__main__":
+    main()
