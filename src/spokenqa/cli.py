@@ -296,6 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("spokenqa: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `spokenqa ... | head`: the reader left; stop quietly like other tools
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except Exception as e:
         if os.environ.get("SPOKENQA_DEBUG"):
             raise
