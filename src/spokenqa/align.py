@@ -32,6 +32,7 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
+from spokenqa.data import read_text
 from spokenqa.errors import DataError
 from spokenqa.spoken import locate_answer, spokenize_answer, spokenize_with_map
 
@@ -192,16 +193,7 @@ def load_synth_jsonl(path: str | Path) -> list[dict[str, Any]]:
     """Read the synth JSONL (one paragraph per line; see shared/README.md), checking the
     fields this module uses; errors name the file and line."""
     path = Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as e:
-        raise DataError(f"{path}: no such file") from e
-    except IsADirectoryError as e:
-        raise DataError(f"{path}: is a folder, expected a JSONL file") from e
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from e
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from e
+    lines = read_text(path, "JSONL").splitlines()
     records = []
     for lineno, line in enumerate(lines, 1):
         if not line.strip():

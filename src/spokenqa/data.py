@@ -77,21 +77,27 @@ def file_sha256(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file with one-line errors for missing, non-UTF-8 and malformed files."""
+def read_text(path: str | Path, kind: str = "JSON") -> str:
+    """A UTF-8 text file's content, with one-line errors for missing, unreadable and non-UTF-8 files."""
     path = Path(path)
     try:
         raw = path.read_bytes()
     except FileNotFoundError as e:
         raise DataError(f"{path}: no such file") from e
     except IsADirectoryError as e:
-        raise DataError(f"{path}: is a folder, expected a JSON file") from e
+        raise DataError(f"{path}: is a folder, expected a {kind} file") from e
     except OSError as e:
         raise DataError(f"{path}: cannot read ({e.strerror})") from e
     try:
-        text = raw.decode("utf-8-sig")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from e
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file with one-line errors for missing, non-UTF-8 and malformed files."""
+    path = Path(path)
+    text = read_text(path)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as e:
