@@ -309,6 +309,58 @@ def test_event_loop_stays_free_while_the_model_works(live_server, client, monkey
     assert results[0].headers["retry-after"] == "1"
 
 
+def long_speech_wav(copies: int = 3) -> bytes:
+    """The bridge sentence said `copies` times with no pause between (one long utterance for the
+    decoder: 7.9 s for 3), as 16 kHz 16-bit WAV."""
+    import soundfile as sf
+
+    samples, rate = sf.read(str(BRIDGE), dtype="int16")
+    buf = io.BytesIO()
+    sf.write(buf, np.tile(samples, copies), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def test_event_loop_and_model_stay_free_while_asr_works(live_server, client):
+    """pocketsphinx holds the GIL while it decodes (0.3-0.6 s at a time here): it runs in the ASR
+    process, so /health and the model keep answering at once while a recording is transcribed.
+    The client runs in the server's process, so a stall shows as a long gap between two answers."""
+    data = long_speech_wav()
+    assert len(data) < SERVE_LIMITS["max_body_bytes"]
+    done = {}
+
+    def upload():
+        with httpx.Client(base_url=live_server.url, timeout=60) as c:
+            done["r"] = c.post("/v1/transcribe", files={"file": ("long.wav", data, "audio/wav")})
+
+    t = threading.Thread(target=upload)
+    t.start()
+    gaps, answer_s = [], []
+    last = None  # when the previous /health answer came, from the first that saw the upload
+    while t.is_alive():
+        r = client.get("/health")
+        now = time.perf_counter()
+        assert r.status_code == 200
+        if last is not None:
+            gaps.append(now - last)
+        elif r.json()["pending"] < 1:
+            time.sleep(0.005)
+            continue
+        if len(gaps) % 10 == 0:
+            t0 = time.perf_counter()
+            assert ask(client, context=CONTEXT, questions=["who built it"]).status_code == 200
+            now = time.perf_counter()
+            answer_s.append(now - t0)
+        last = now
+        time.sleep(0.02)
+    t.join()
+    r = done["r"]
+    assert r.status_code == 200, r.text
+    assert r.json()["text"].count("bridge") == 3
+    assert answer_s and max(answer_s) < 0.5, f"/v1/answer took up to {max(answer_s):.3f} s during ASR: {answer_s}"
+    assert max(gaps, default=0) < 0.2, f"/health answers were up to {max(gaps):.3f} s apart during ASR"
+    assert len(gaps) >= 5, f"too few /health answers during ASR ({r.json()['elapsed_ms']} ms): {gaps}"
+
+
 def test_concurrent_requests_all_succeed(live_server):
     import asyncio
 

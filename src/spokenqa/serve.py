@@ -22,12 +22,17 @@ Content-Length is over the limit (and stops reading a chunked one as soon as it 
 to ``max_body_bytes``, other requests to ``max_json_bytes``. Audio length, question count and
 length, context length and ``top_k`` are checked by the request models (422).
 
-The model and the ASR engine each run in worker threads behind a capacity limiter of
-``workers`` (default 1, i.e. a lock): the event loop never waits for them, requests queue for the
-model, and more than ``max_pending`` queued requests are turned away with 503.
+The model and the ASR engine each run behind a capacity limiter of ``workers`` (default 1, i.e. a
+lock): the event loop never waits for them, requests queue, and more than ``max_pending`` queued
+requests are turned away with 503. The model runs in worker threads; the ASR runs in a separate
+process (``AsrProcess``: one spawned worker, started and warmed up with the app, stopped at its
+shutdown), because pocketsphinx holds the GIL while it decodes and would stall the event loop and
+the model thread for as long as a segment takes.
 """
 
+import asyncio
 import logging
+import multiprocessing
 import os
 import re
 import secrets
@@ -36,6 +41,9 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -256,13 +264,79 @@ class TranscriptStore:
         return len(self._items)
 
 
+def _ignore_sigint() -> None:
+    """In the ASR process: Ctrl-C (SIGINT to the whole process group) is the server's to handle;
+    the server stops this process at shutdown."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class AsrProcess:
+    """Speech recognition in one separate process (a ``ProcessPoolExecutor`` of 1 worker, spawn
+    context), so that a decoder holding the GIL (pocketsphinx) never stalls the server's threads.
+
+    ``start()`` creates the process and loads the engine's model there; ``transcribe(path)`` runs
+    ``spokenqa.asr.transcribe`` on a file there and returns the ``Transcript``; ``shutdown()``
+    stops the process. The process is started on first use when ``start()`` was not called, and
+    started again after it died (that request gets 503)."""
+
+    def __init__(self, engine: str) -> None:
+        self.engine = engine
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_sigint
+                )
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def start(self) -> Future:
+        """Start the process and load the engine there; the future is done when it is ready (or
+        holds the AudioError of an engine that is not installed)."""
+        from spokenqa.asr import warm_up
+
+        return self._executor().submit(warm_up, self.engine)
+
+    def transcribe(self, path: str, max_seconds: float | None):
+        """``spokenqa.asr.transcribe(path, engine, max_seconds=...)`` in the ASR process (blocks the
+        calling thread, not the GIL). Its AudioError comes back as is."""
+        from spokenqa.asr import transcribe
+
+        pool = self._executor()
+        try:
+            return pool.submit(transcribe, path, engine=self.engine, max_seconds=max_seconds).result()
+        except BrokenProcessPool:
+            self._discard(pool)
+            log.error("the ASR process died; starting a new one for the next request")
+            raise HTTPException(503, "the speech recogniser stopped unexpectedly; retry shortly",
+                                headers={"Retry-After": "1"}) from None
+
+    def shutdown(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
 class Service:
-    """What the routes share: the loaded QA model, the ASR engine name, limits, the store, and the
-    limiters that keep model and ASR calls off the event loop and one (`workers`) at a time."""
+    """What the routes share: the loaded QA model, the ASR engine name and process, limits, the
+    store, and the limiters that keep model and ASR calls off the event loop and one (`workers`) at
+    a time."""
 
     def __init__(self, qa, checkpoint: str, limits: Limits, engine: str, workers: int) -> None:
         self.qa, self.checkpoint, self.limits, self.engine, self.workers = qa, checkpoint, limits, engine, workers
         self.store = TranscriptStore(limits.max_transcripts, limits.max_stored_audio_bytes)
+        self.asr = AsrProcess(engine)
         self.max_pending = limits.max_pending
         self.pending = 0
         self._limiters: dict[str, Any] = {}
@@ -293,10 +367,9 @@ class Service:
         return value, round((started - queued) * 1000, 1), round((ended - started) * 1000, 1)
 
     def transcribe_bytes(self, data: bytes, filename: str, content_type: str | None) -> StoredAudio:
-        """Runs in a worker thread: check the upload is audio of allowed length, transcribe it."""
+        """Runs in a worker thread: check the upload is audio of allowed length, transcribe it in
+        the ASR process (which reads the temporary file)."""
         import soundfile as sf
-
-        from spokenqa.asr import transcribe
 
         suffix = Path(filename).suffix.lower()
         suffix = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
@@ -316,7 +389,7 @@ class Service:
                 raise HTTPException(422, f"{filename}: the audio lasts {duration:.1f} s, longer than "
                                     f"this server's limit of {self.limits.max_audio_seconds:g} s")
             try:
-                transcript = transcribe(path, engine=self.engine, max_seconds=self.limits.max_audio_seconds)
+                transcript = self.asr.transcribe(path, max_seconds=self.limits.max_audio_seconds)
             except AudioError as e:
                 raise AudioError(str(e).replace(path, filename)) from None
         if content_type and content_type.startswith("audio/"):
@@ -463,6 +536,21 @@ def create_app(
     AnswerRequest = _answer_request_model(limits)
     errors = {code: {"model": ErrorOut} for code in (400, 404, 413, 415, 422, 503)}
 
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        # The ASR process starts with the server and loads its model before the first request.
+        try:
+            await asyncio.wrap_future(service.asr.start())
+        except SpokenQAError as e:  # an engine that is not installed: uploads get its 415
+            log.warning("ASR engine %s: %s", engine, e)
+        except Exception:  # the next upload starts a new process
+            log.exception("the ASR process did not start")
+            service.asr.shutdown()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(service.asr.shutdown)
+
     app = FastAPI(
         title="spokenqa",
         version=_version(),
@@ -472,6 +560,7 @@ def create_app(
             "(`POST /v1/transcribe`, then `transcript_id`). Every error is JSON: `{\"error\": \"...\"}`. "
             "The web page is at `/`."
         ),
+        lifespan=lifespan,
     )
     app.state.service = service
     app.add_middleware(
