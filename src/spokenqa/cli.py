@@ -148,7 +148,9 @@ def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     examples, stats = load_squad(args.data, cfg.lowercase, require_answers, max_questions=cfg.max_eval_examples)
     import torch
 
-    precision = resolve_precision(cfg.mixed_precision, torch.device("cpu"))
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device)
+    precision = resolve_precision(cfg.mixed_precision, device)
     return model, tokenizer, cfg, examples, stats, precision
 
 
