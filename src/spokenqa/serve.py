@@ -19,8 +19,9 @@ Endpoints (JSON in and out; every bad input gets a 4xx with ``{"error": "..."}``
 
 Limits: request bodies are capped by a middleware that answers 413 before reading a body whose
 Content-Length is over the limit (and stops reading a chunked one as soon as it is): audio uploads
-to ``max_body_bytes``, other requests to ``max_json_bytes``. Audio length, question count and
-length, context length and ``top_k`` are checked by the request models (422).
+to ``max_body_bytes``, other requests to ``max_json_bytes``; and answers 408 to a body that has not
+all arrived ``max_body_seconds`` after its headers (a slowloris-style trickle). Audio length,
+question count and length, context length and ``top_k`` are checked by the request models (422).
 
 The model and the ASR engine each run behind a capacity limiter of ``workers`` (default 1, i.e. a
 lock): the event loop never waits for them, requests queue, and more than ``max_pending`` queued
@@ -104,6 +105,7 @@ class Limits:
     max_transcripts: int = 32  # LRU store of transcripts + their audio
     max_stored_audio_bytes: int = 256 * 2**20
     max_pending: int = 64  # requests queued for the model or ASR before 503
+    max_body_seconds: float = 120.0  # to receive a whole request body, from its headers (408 after)
 
     def check(self) -> "Limits":
         for name, value in asdict(self).items():
@@ -411,6 +413,8 @@ def _where(loc) -> str:
     parts = [p for p in loc if p not in ("body", "query", "path", "header", "form")]
     text = ""
     for p in parts:
+        if not isinstance(p, int) and not (str(p).isprintable() and len(str(p)) <= 40):
+            p = repr(str(p)[:40])  # a client's unknown key: keep the message one short line
         text += f"[{p}]" if isinstance(p, int) else (f".{p}" if text else str(p))
     return text
 
@@ -439,10 +443,13 @@ def _validation_message(exc: RequestValidationError) -> tuple[int, str]:
 class BodyLimit:
     """ASGI middleware: answer 413 to a request whose body is over the limit for its path —
     at once when its Content-Length says so (nothing of the body is read), or as soon as a body
-    without one (chunked) passes the limit."""
+    without one (chunked) passes the limit — and 408 to one whose body has not all arrived
+    within `timeout` seconds of the request's headers (a client trickling its body, slowloris
+    style, would otherwise hold its connection for as long as it likes). Both close the
+    connection."""
 
-    def __init__(self, app, limit_for) -> None:
-        self.app, self.limit_for = app, limit_for
+    def __init__(self, app, limit_for, timeout: float | None = None) -> None:
+        self.app, self.limit_for, self.timeout = app, limit_for, timeout
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
@@ -457,23 +464,38 @@ class BodyLimit:
                 return await error_response(400, "bad Content-Length header")(scope, receive, send)
             if size > limit:
                 return await self._too_large(scope, receive, send, limit, size)
-        state = {"received": 0, "over": False, "started": False}
+        state = {"received": 0, "over": False, "started": False, "complete": False}
+        deadline = None if self.timeout is None else time.monotonic() + self.timeout
+
+        async def refuse(response: Response):
+            state["over"] = True
+            if not state["started"]:
+                state["started"] = True
+                await response(scope, receive, send)
+            return {"type": "http.disconnect"}  # the app stops reading here
 
         async def limited_receive():
-            message = await receive()
+            if state["over"]:
+                return {"type": "http.disconnect"}
+            if deadline is None or state["complete"]:
+                message = await receive()
+            else:
+                with anyio.move_on_after(deadline - time.monotonic()) as waited:
+                    message = await receive()
+                if waited.cancelled_caught:
+                    return await refuse(error_response(
+                        408, f"the request body did not arrive within {self.timeout:g} s; send it faster",
+                        {"Connection": "close"}))
             if message["type"] == "http.request":
                 state["received"] += len(message.get("body", b""))
-                if state["received"] > limit and not state["over"]:
-                    state["over"] = True
-                    if not state["started"]:
-                        state["started"] = True
-                        await self._too_large(scope, receive, send, limit, None)
-                    return {"type": "http.disconnect"}  # the app stops reading here
+                state["complete"] = not message.get("more_body", False)
+                if state["received"] > limit:
+                    return await refuse(self._too_large_response(scope, limit, None))
             return message
 
         async def guarded_send(message):
             if state["over"]:
-                return  # our 413 went out instead
+                return  # our 413 or 408 went out instead
             if message["type"] == "http.response.start":
                 state["started"] = True
             await send(message)
@@ -485,10 +507,14 @@ class BodyLimit:
                 raise
 
     @staticmethod
-    async def _too_large(scope, receive, send, limit: int, size: int | None) -> None:
+    def _too_large_response(scope, limit: int, size: int | None) -> JSONResponse:
         what = f"{size} bytes" if size is not None else "more than that"
         message = f"the request body is too large: the limit for {scope['path']} is {limit} bytes, got {what}"
-        await error_response(413, message, {"Connection": "close"})(scope, receive, send)
+        return error_response(413, message, {"Connection": "close"})
+
+    @classmethod
+    async def _too_large(cls, scope, receive, send, limit: int, size: int | None) -> None:
+        await cls._too_large_response(scope, limit, size)(scope, receive, send)
 
 
 # --------------------------------------------------------------------------------------------
@@ -507,6 +533,7 @@ def create_app(
     max_top_k: int = Limits.max_top_k,
     max_transcripts: int = Limits.max_transcripts,
     max_pending: int = Limits.max_pending,
+    max_body_seconds: float = Limits.max_body_seconds,
     engine: str = "pocketsphinx",
     workers: int = 1,
     device: str | None = None,
@@ -526,6 +553,7 @@ def create_app(
         max_questions=max_questions, max_question_chars=max_question_chars, max_context_chars=max_context_chars,
         max_top_k=max_top_k, max_transcripts=max_transcripts,
         max_stored_audio_bytes=max(Limits.max_stored_audio_bytes, 4 * max_body_bytes), max_pending=max_pending,
+        max_body_seconds=max_body_seconds,
     ).check()
     if qa is None:
         from spokenqa.qa import QA
@@ -564,7 +592,8 @@ def create_app(
     )
     app.state.service = service
     app.add_middleware(
-        BodyLimit, limit_for=lambda path: limits.max_body_bytes if path == "/v1/transcribe" else limits.max_json_bytes
+        BodyLimit, limit_for=lambda path: limits.max_body_bytes if path == "/v1/transcribe" else limits.max_json_bytes,
+        timeout=limits.max_body_seconds,
     )
 
     @app.exception_handler(RequestValidationError)
