@@ -47,7 +47,7 @@ class RunConfig:
     max_steps: int | None = None  # stop after this many optimizer steps (equal-step comparisons)
     train_batch_size: int = 32
     eval_batch_size: int = 64
-    learning_rate: float = 1e-4
+    learning_rate: float = 3e-4  # measured: 1e-4 left short runs barely trained (docs/RESULTS.md)
     weight_decay: float = 0.01
     decay_bias_and_norm: bool = False  # reference: decay applied to every parameter
     warmup_ratio: float = 0.1
