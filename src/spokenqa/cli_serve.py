@@ -9,20 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from spokenqa.cli import positive
 from spokenqa.errors import ConfigError
-
-
-def _positive(kind):
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
-        return value
-
-    return parse
 
 
 def _port(text: str) -> int:
@@ -46,12 +34,12 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="default 8000; 0: any free port")
     p.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "whisper"), help="ASR for uploads")
-    p.add_argument("--threads", type=_positive(int), metavar="N", help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive(int), metavar="N", help="torch CPU threads (default: torch's)")
     p.add_argument("--device", metavar="DEV", help="cpu | cuda (default: cuda when present)")
-    p.add_argument("--max-body-bytes", type=_positive(int), metavar="N", help="audio upload limit (default 32 MiB)")
-    p.add_argument("--max-audio-seconds", type=_positive(float), metavar="S", help="default 600")
-    p.add_argument("--max-questions", type=_positive(int), metavar="N", help="per request (default 16)")
-    p.add_argument("--max-context-chars", type=_positive(int), metavar="N", help="default 20000")
+    p.add_argument("--max-body-bytes", type=positive(int), metavar="N", help="audio upload limit (default 32 MiB)")
+    p.add_argument("--max-audio-seconds", type=positive(float), metavar="S", help="default 600")
+    p.add_argument("--max-questions", type=positive(int), metavar="N", help="per request (default 16)")
+    p.add_argument("--max-context-chars", type=positive(int), metavar="N", help="default 20000")
     p.add_argument("--quiet", action="store_true", help="no access log")
     p.set_defaults(func=serve_command)
 
