@@ -155,6 +155,7 @@ def main(argv=None) -> None:
               "test_file": str(test_file), "questions": len(examples), "machine_at_start": started, "busy_at_start": busy,
               "machine_at_end": C.machine(), "runs": runs, "comparisons": comparisons, "table": md, "table_changes": md2}
     C.write_json(Path(args.json), report)
+    C.write_json(Path(args.json).with_name(Path(args.json).stem + "_predictions.json"), preds)
     print(f"\nbench_eval: {len(examples)} questions of {test_file.name}, checkpoint {checkpoint}; "
           f"load average {started['loadavg']} -> {report['machine_at_end']['loadavg']}\n")
     print(md + "\n\n" + md2)

@@ -56,7 +56,7 @@ def worker_load(args) -> None:
     from spokenqa.qa import QA
 
     t1 = time.perf_counter()
-    qa = QA.load(args.checkpoint)
+    qa = QA.load(args.checkpoint, threads=args.threads)
     t2 = time.perf_counter()
     qa.answer("what is it", context="it is a test")
     t3 = time.perf_counter()
@@ -71,7 +71,7 @@ def worker_single(args) -> None:
     from spokenqa.qa import QA
 
     spec = json.loads(Path(args.spec).read_text())
-    qa = QA.load(args.checkpoint)
+    qa = QA.load(args.checkpoint, threads=args.threads)
     r = time_calls(lambda: qa.answer(spec["question"], context=spec["context"]), spec["warmup"], spec["variant_calls"])
     r["threads"], r["interop"] = torch.get_num_threads(), torch.get_num_interop_threads()
     print(json.dumps(r), flush=True)
@@ -177,6 +177,8 @@ def main(argv=None) -> None:
     p.add_argument("--repeats", type=int, default=5, help="repeats per scaling point (median)")
     p.add_argument("--load-runs", type=int, default=3)
     p.add_argument("--no-variants", action="store_true")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads on both sides (default: torch's, = cores)")
     p.add_argument("--hf-python", default=None)
     p.add_argument("--plot", default=str(C.OUT / "scaling.png"))
     p.add_argument("--doc-plot", action="store_true", help="also copy the plot to docs/img/ when < 150 KB")
@@ -192,6 +194,9 @@ def main(argv=None) -> None:
     from spokenqa.model import load_checkpoint
     from spokenqa.qa import QA
 
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    th = ["--threads", str(args.threads)] if args.threads else []
     started, busy = C.machine(), C.busy_processes()
     checkpoint = Path(args.checkpoint) if args.checkpoint else C.newest_checkpoint()
     if checkpoint is None:
@@ -205,8 +210,8 @@ def main(argv=None) -> None:
     # load times, fresh processes, alternating sides
     loads = {"spokenqa": [], "pipeline": []}
     for _ in range(args.load_runs):
-        loads["spokenqa"].append(C.run_json([sys.executable, __file__, "--worker", "load", "--checkpoint", str(checkpoint)]))
-        loads["pipeline"].append(C.run_json([hf, str(C.BENCH / "hf_worker.py"), "load", "--model", str(export)]))
+        loads["spokenqa"].append(C.run_json([sys.executable, __file__, "--worker", "load", "--checkpoint", str(checkpoint), *th]))
+        loads["pipeline"].append(C.run_json([hf, str(C.BENCH / "hf_worker.py"), "load", "--model", str(export), *th]))
     load_summary = {side: {k: statistics.median(r[k] for r in rs) for k in ("import_s", "load_s", "first_call_s")}
                     for side, rs in loads.items()}
     print(f"[bench_latency] load: {load_summary}", file=sys.stderr, flush=True)
@@ -253,20 +258,21 @@ def main(argv=None) -> None:
         variants.append({"setting": "fp32", "threads": torch.get_num_threads(),
                          **time_calls(lambda: fp32.answer(texts["question"], context=texts["context"]), w, n)})
         threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        variants.append({"setting": "bf16 (QA.load now), 1 intra-op thread", "threads": 1, **time_calls(ask, w, n)})
+        other = 1 if threads != 1 else 2
+        torch.set_num_threads(other)
+        variants.append({"setting": f"bf16 (QA.load now), {other} intra-op thread(s)", "threads": other, **time_calls(ask, w, n)})
         torch.set_num_threads(threads)
         for label, extra, env in (("bf16 (QA.load now), 1 inter-op thread", ["--interop", "1"], {}),
                                   ("bf16 (QA.load now), OMP_WAIT_POLICY=PASSIVE", [], {"OMP_WAIT_POLICY": "PASSIVE"}),
                                   ("bf16 (QA.load now), OMP_WAIT_POLICY=ACTIVE", [], {"OMP_WAIT_POLICY": "ACTIVE"})):
             r = C.run_json([sys.executable, __file__, "--worker", "single", "--checkpoint", str(checkpoint),
-                            "--spec", str(tmp / "spec.json"), *extra], env=env)
+                            "--spec", str(tmp / "spec.json"), *th, *extra], env=env)
             variants.append({"setting": label, **r})
         for v in variants:
             print(f"[bench_latency] {v['setting']}: p50 {v['p50_ms']:.1f} ms", file=sys.stderr, flush=True)
 
     print("[bench_latency] pipeline ...", file=sys.stderr, flush=True)
-    pipeline = C.run_json([hf, str(C.BENCH / "hf_worker.py"), "latency", "--model", str(export), "--spec", str(tmp / "spec.json")])
+    pipeline = C.run_json([hf, str(C.BENCH / "hf_worker.py"), "latency", "--model", str(export), "--spec", str(tmp / "spec.json"), *th])
 
     plot_path = Path(args.plot)
     plot(spokenqa, pipeline, plot_path)
