@@ -394,6 +394,11 @@ class Service:
                 transcript = self.asr.transcribe(path, max_seconds=self.limits.max_audio_seconds)
             except AudioError as e:
                 raise AudioError(str(e).replace(path, filename)) from None
+            except HTTPException:
+                raise
+            except Exception as e:  # the decoder failing on a malformed upload: the client's input;
+                log.exception("ASR failed on upload %s", filename)  # logged in full for us
+                raise AudioError(f"{filename}: the audio could not be transcribed ({type(e).__name__})") from None
         if content_type and content_type.startswith("audio/"):
             media_type = content_type.split(";")[0].strip()
         else:
