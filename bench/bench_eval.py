@@ -4,9 +4,11 @@ The same trained weights on both sides: the spokenqa checkpoint (newest runs/exp
 spokenqa.json, or --checkpoint) is exported as a BertForQuestionAnswering folder (head "linear"
 = qa_outputs) into a temp folder and loaded by the pipeline in the transformers-4.57 venv.
 
-- spokenqa: `spokenqa.inference.evaluate_examples` (features -> logits -> n-best decode -> both
-  metric families), once per precision in --variants (bf16: the default where the CPU has native
-  bf16; fp32: the reference for "answers changed by bf16"). Timed after the model is loaded.
+- spokenqa: `spokenqa.inference.answer_examples` (features -> logits -> n-best decode), what
+  `spokenqa predict` and `evaluate` run, model prepared as they prepare it (bf16: Linear weights
+  kept in bf16), once per precision in --variants (bf16: the default where the CPU has native
+  bf16; fp32: the reference for "answers changed by bf16"). Timed after the model is loaded;
+  scoring is not timed on either side.
 - pipeline: default settings (batch_size 1), and batch_size=16 (--pipeline-batches), fp32 as the
   pipeline runs; timed from the call to its return, after loading.
 
@@ -21,6 +23,7 @@ answers differ between runs.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -54,6 +57,8 @@ def main(argv=None) -> None:
     p.add_argument("--variants", default="bf16,fp32", help="spokenqa precisions to run: bf16, fp32")
     p.add_argument("--pipeline-batches", default="0,16", help="pipeline batch sizes, 0 = its default")
     p.add_argument("--threads", type=int, default=None, help="torch threads on both sides (default: torch's)")
+    p.add_argument("--max-answer-tokens", type=int, default=None, help="spokenqa's answer cap (default: the checkpoint's)")
+    p.add_argument("--eval-batch-size", type=int, default=None, help="spokenqa's batch per stream (default: the checkpoint's)")
     p.add_argument("--hf-python", default=None)
     p.add_argument("--json", default=str(C.OUT / "bench_eval.json"))
     args = p.parse_args(argv)
@@ -61,7 +66,7 @@ def main(argv=None) -> None:
     import torch
 
     from spokenqa.data import load_squad
-    from spokenqa.inference import cpu_supports_bf16, evaluate_examples
+    from spokenqa.inference import answer_examples, cpu_supports_bf16, keep_linear_weights_in
     from spokenqa.metrics import _f1, normalize_answer, official_scores
     from spokenqa.model import load_checkpoint
 
@@ -74,6 +79,7 @@ def main(argv=None) -> None:
         checkpoint = quick_checkpoint(args.quick_steps)
     t0 = time.perf_counter()
     model, tokenizer, cfg = load_checkpoint(checkpoint)
+    cfg = cfg.replace(max_answer_tokens=args.max_answer_tokens, eval_batch_size=args.eval_batch_size)
     load_s = time.perf_counter() - t0
     test_file = Path(args.test_file or C.spoken_test())
     examples, _ = load_squad(test_file, lowercase=cfg.lowercase, max_questions=args.questions)
@@ -87,14 +93,17 @@ def main(argv=None) -> None:
             print("[bench_eval] this CPU has no native bf16: skipping the bf16 run", file=sys.stderr)
             continue
         print(f"[bench_eval] spokenqa {variant} ...", file=sys.stderr, flush=True)
+        prepared = copy.deepcopy(model)
+        keep_linear_weights_in(prepared, precision)
         t0 = time.perf_counter()
-        result = evaluate_examples(model, tokenizer, examples, cfg, precision)
+        predictions, align = answer_examples(prepared, tokenizer, examples, cfg, precision)
         seconds = time.perf_counter() - t0
+        del prepared
         name = f"spokenqa {variant}"
-        preds[name] = {p.id: p.text for p in result.predictions}
+        preds[name] = {p.id: p.text for p in predictions}
         runs[name] = {"seconds": seconds, "questions_per_s": len(examples) / seconds, "load_s": load_s,
-                      "windows": result.align.windows, "batch_size": cfg.eval_batch_size,
-                      "threads": torch.get_num_threads()}
+                      "windows": align.windows, "batch_size": cfg.eval_batch_size, "threads": torch.get_num_threads(),
+                      "max_answer_tokens": cfg.max_answer_tokens}
         print(f"[bench_eval] {name}: {seconds:.1f} s", file=sys.stderr, flush=True)
     del model
 

@@ -22,16 +22,26 @@ def logits(values):
 EX = [Example("q", "t", CTX, "which", (Answer("green", 4),))]
 
 
+def log_softmax_over(values, positions):
+    x = np.array(values, dtype=np.float64)[positions]
+    return dict(zip(positions, x - np.log(np.exp(x).sum())))
+
+
+CLS_AND_CONTEXT = [0, 3, 4, 5]  # the positions a window's softmax covers
+
+
 def test_nbest_picks_best_valid_span_and_probabilities():
     start = logits([9, 9, 0, 1, 5, 2, 0])  # [CLS]/question are high but outside the context
     end = logits([9, 0, 0, 0, 3, 4, 9])
     pred = decode(EX, feats(), [start], [end], "nbest", n_best=20, max_answer_tokens=30)[0]
-    # candidates: green-green 8, green-blue 9, red-green 4, red-blue 5, red-red 1, blue-blue 6
-    assert (pred.text, pred.start, pred.end, pred.score) == ("green blue", 4, 14, 9.0)
-    scores = [s.score for s in pred.nbest]
-    assert scores == sorted(scores, reverse=True) and len(scores) == 6
-    probs = np.exp(np.array(scores) - 9.0)
-    assert [s.probability for s in pred.nbest] == pytest.approx(list(probs / probs.sum()))
+    # candidates by start + end logit: green-blue 9, green-green 8, blue-blue 6, red-blue 5, ...
+    assert (pred.text, pred.start, pred.end) == ("green blue", 4, 14)
+    ls, le = log_softmax_over(start, CLS_AND_CONTEXT), log_softmax_over(end, CLS_AND_CONTEXT)
+    assert pred.score == pytest.approx(ls[4] + le[5])  # log p(start) + log p(end), [CLS] in the softmax
+    assert [s.text for s in pred.nbest] == ["green blue", "green", "blue", "red green blue", "red green", "red"]
+    # one window: shares are proportional to exp(start + end logit)
+    sums = np.array([9, 8, 6, 5, 4, 1], dtype=np.float64)
+    assert [s.probability for s in pred.nbest] == pytest.approx(list(np.exp(sums) / np.exp(sums).sum()))
 
 
 def test_nbest_respects_max_answer_tokens_and_order():
@@ -42,12 +52,42 @@ def test_nbest_respects_max_answer_tokens_and_order():
     assert all(len(s.text.split()) <= 2 for s in pred.nbest)
 
 
-def test_nbest_takes_the_best_window_and_dedupes_spans():
+def test_nbest_takes_the_best_window_and_one_entry_per_text():
     weak = (logits([0, 0, 0, 0, 2, 0, 0]), logits([0, 0, 0, 0, 2, 0, 0]))
     strong = (logits([0, 0, 0, 0, 0, 5, 0]), logits([0, 0, 0, 0, 0, 5, 0]))
     pred = decode(EX, feats(2), [weak[0], strong[0]], [weak[1], strong[1]], "nbest", 20, 30)[0]
-    assert pred.text == "blue" and pred.score == 10.0
-    assert len({(s.start, s.end) for s in pred.nbest}) == len(pred.nbest)
+    assert pred.text == "blue"
+    texts = [s.text for s in pred.nbest]
+    assert len(set(texts)) == len(texts)
+
+
+def test_nbest_pools_the_probability_of_one_text_across_windows():
+    """'green' is never the most probable span of a window, but is first once pooled."""
+    ctx = "green red green blue"
+    ex = [Example("q", "t", ctx, "which", (Answer("green", 0),))]
+    # window 1 sees "green red", window 2 sees "green blue" (both with [CLS] q [SEP] ... [SEP])
+    w1 = np.array([[-1, -1], [-1, -1], [-1, -1], [0, 5], [6, 9], [-1, -1]])
+    w2 = np.array([[-1, -1], [-1, -1], [-1, -1], [10, 15], [16, 20], [-1, -1]])
+    f = Features([np.zeros(6, dtype=np.int64)] * 2, None, [0, 0], [w1, w2])
+    red = (logits([0, 0, 0, 2.0, 2.1, 0]), logits([0, 0, 0, 2.0, 2.1, 0]))  # green .199, red .243
+    blue = (logits([0, 0, 0, 2.0, 2.15, 0]), logits([0, 0, 0, 2.0, 2.15, 0]))  # green .190, blue .256
+    pred = decode(ex, f, [red[0], blue[0]], [red[1], blue[1]], "nbest", 20, 30)[0]
+    assert pred.text == "green"
+    assert (pred.start, pred.end) == (0, 5)  # the stronger of its two positions (window 1)
+    assert [s.text for s in pred.nbest[:3]] == ["green", "blue", "red"]
+    assert pred.nbest[0].score == pytest.approx(np.log(0.199 + 0.190), abs=2e-3)
+
+
+def test_nbest_widens_word_pieces_to_whole_words():
+    ctx = "the broncos won"
+    ex = [Example("q", "t", ctx, "who", (Answer("broncos", 4),))]
+    # [CLS] q [SEP] the bro ##ncos won [SEP]: the model points at the piece "##ncos" only
+    offs = np.array([[-1, -1], [-1, -1], [-1, -1], [0, 3], [4, 7], [7, 11], [12, 15], [-1, -1]])
+    f = Features([np.zeros(8, dtype=np.int64)], None, [0], [offs])
+    start = logits([0, 0, 0, 0, 0, 8, 0, 0])
+    end = logits([0, 0, 0, 0, 0, 8, 0, 0])
+    pred = decode(ex, f, [start], [end], "nbest", 20, 30)[0]
+    assert (pred.text, pred.start, pred.end) == ("broncos", 4, 11)
 
 
 def test_argmax_swaps_reversed_ends_and_never_leaves_the_context():

@@ -123,6 +123,7 @@ def add_evaluate_parser(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="write metrics.json, predictions.json and nbest.json here")
     p.add_argument("--max-eval-examples", type=int, metavar="N", help="first N questions only")
     p.add_argument("--eval-batch-size", type=int, metavar="N", help="default: the checkpoint's")
+    p.add_argument("--max-answer-tokens", type=int, metavar="N", help="longest answer the n-best decoder returns (default: the checkpoint's)")
     p.set_defaults(func=evaluate_command)
 
 
@@ -151,13 +152,14 @@ def _write_text(path: Path, text: str) -> None:
 
 def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     from spokenqa.data import load_squad
-    from spokenqa.inference import resolve_precision
+    from spokenqa.inference import keep_linear_weights_in, resolve_precision
     from spokenqa.model import load_checkpoint
 
     model, tokenizer, cfg = load_checkpoint(args.checkpoint)
     cfg = cfg.replace(
         decoder=getattr(args, "decoder", None),
         eval_batch_size=getattr(args, "eval_batch_size", None),
+        max_answer_tokens=getattr(args, "max_answer_tokens", None),
         max_eval_examples=getattr(args, "max_eval_examples", None),
     ).validate()
     examples, stats = load_squad(args.data, cfg.lowercase, require_answers, max_questions=cfg.max_eval_examples)
@@ -166,6 +168,7 @@ def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device)
     precision = resolve_precision(cfg.mixed_precision, device)
+    keep_linear_weights_in(model, precision)
     return model, tokenizer, cfg, examples, stats, precision
 
 
@@ -191,20 +194,21 @@ def add_predict_parser(sub) -> None:
     p.add_argument("--data", required=True, metavar="FILE")
     p.add_argument("--out", required=True, metavar="FILE", help="predictions.json: {question_id: answer}")
     p.add_argument("--decoder", choices=("nbest", "argmax"), help="default: the checkpoint's")
+    p.add_argument("--max-answer-tokens", type=int, metavar="N", help="longest answer the n-best decoder returns (default: the checkpoint's)")
     p.set_defaults(func=predict_command)
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    from spokenqa.inference import evaluate_examples
+    from spokenqa.inference import answer_examples
 
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"{out}: is a folder; --out takes a file name")
     _output_folder(out.parent)
     model, tokenizer, cfg, examples, _, precision = _load_for_eval(args, require_answers=False)
-    result = evaluate_examples(model, tokenizer, examples, cfg, precision, progress=True)
-    _write_text(out, json.dumps({p.id: p.text for p in result.predictions}, indent=2) + "\n")
-    print(f"wrote {len(result.predictions)} predictions to {out}")
+    predictions, _ = answer_examples(model, tokenizer, examples, cfg, precision, progress=True)
+    _write_text(out, json.dumps({p.id: p.text for p in predictions}, indent=2) + "\n")
+    print(f"wrote {len(predictions)} predictions to {out}")
     return 0
 
 

@@ -37,35 +37,29 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
                                     "synth conversion)")
     dsub = p.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
-    sp = dsub.add_parser("spokenize", help="text SQuAD -> Spoken-SQuAD transcript style "
-                                           "(answers re-aligned)")
-    sp.add_argument("input", metavar="IN.json")
-    sp.add_argument("output", metavar="OUT.json")
+    def command(name: str, help: str, input_name: str = "IN.json") -> argparse.ArgumentParser:
+        """A subcommand reading one file and writing one, with optional --stats."""
+        c = dsub.add_parser(name, help=help)
+        c.add_argument("input", metavar=input_name)
+        c.add_argument("output", metavar="OUT.json")
+        c.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
+        return c
+
+    sp = command("spokenize", "text SQuAD -> Spoken-SQuAD transcript style (answers re-aligned)")
     sp.add_argument("--noise-rate", type=float, default=None, metavar="R",
                     help="then add simulated ASR noise at word error rate R (e.g. 0.2)")
     sp.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    sp.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
 
-    nz = dsub.add_parser("noise", help="add simulated ASR noise to a SQuAD-format file "
-                                       "(answers kept exact)")
-    nz.add_argument("input", metavar="IN.json")
-    nz.add_argument("output", metavar="OUT.json")
+    nz = command("noise", "add simulated ASR noise to a SQuAD-format file (answers kept exact)")
     nz.add_argument("--noise-rate", type=float, required=True, metavar="R",
                     help="target word error rate, in [0, 1)")
     nz.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    nz.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
 
-    cs = dsub.add_parser("convert-synth", help="synth Festival+Sphinx JSONL -> SQuAD over "
-                                               "its transcripts")
-    cs.add_argument("input", metavar="IN.jsonl")
-    cs.add_argument("output", metavar="OUT.json")
-    cs.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
-    sm = dsub.add_parser("sample", help="a seeded random sample of N questions of a SQuAD-format file")
-    sm.add_argument("input", metavar="IN.json")
-    sm.add_argument("output", metavar="OUT.json")
+    command("convert-synth", "synth Festival+Sphinx JSONL -> SQuAD over its transcripts", "IN.jsonl")
+
+    sm = command("sample", "a seeded random sample of N questions of a SQuAD-format file")
     sm.add_argument("--questions", type=int, required=True, metavar="N")
     sm.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
-    sm.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
     p.set_defaults(func=data_command)
 
 

@@ -1,8 +1,15 @@
 """Start/end logits of every window -> one answer per question (plus its n-best list).
 
-- `nbest` (default): top-n starts x top-n ends in each window of a question, spans outside the
-  context, reversed or longer than `max_answer_tokens` dropped, score = start + end logit, best
-  over all windows; probabilities are a softmax over the kept n-best scores.
+- `nbest` (default): in each window, start and end logits become log-probabilities (a softmax
+  over [CLS] and the context tokens, so windows of one question are comparable); the top-n
+  starts x top-n ends form candidate spans, dropping spans outside the context, reversed or
+  longer than `max_answer_tokens`; each span is widened to whole words (a start or end inside a
+  word takes the whole word); candidates with the same answer text, from any window or token
+  span, pool their probability p(start) x p(end). The answer is the text with the most pooled
+  probability, at the position of its strongest candidate. Each window contributes its n best
+  spans. This is the decision rule of
+  transformers' question-answering pipeline (which keeps only 12 candidates per window), so the
+  two agree given the same logits (docs/BENCHMARKS.md).
 - `argmax` (the reference): argmax start and argmax end independently, swapped when end < start.
   Unlike the reference, both are taken over context tokens only, so no answer can contain the
   question or [CLS]/[SEP].
@@ -25,8 +32,8 @@ class Span:
     text: str
     start: int  # character offsets into the context
     end: int
-    score: float  # start logit + end logit
-    probability: float = 0.0
+    score: float  # nbest: log of the pooled probability; argmax: start + end logit
+    probability: float = 0.0  # nbest: share of the n-best list's pooled probability
 
 
 @dataclass
@@ -40,16 +47,36 @@ class Prediction:
     nbest: list[Span] = field(default_factory=list)
 
 
+def _log_softmax(logits: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """log softmax over the `keep` positions; -inf elsewhere."""
+    x = np.where(keep, logits.astype(np.float64), -np.inf)
+    top = x.max()
+    return x - (top + np.log(np.exp(x - top).sum()))
+
+
+def _widen_to_words(context: str, start: int, end: int) -> tuple[int, int]:
+    """Grow [start, end) to whole words: a word piece predicted alone becomes its word."""
+    while start > 0 and context[start - 1].isalnum() and context[start].isalnum():
+        start -= 1
+    while end < len(context) and context[end - 1].isalnum() and context[end].isalnum():
+        end += 1
+    return start, end
+
+
 def _window_candidates(
     start_logits: np.ndarray, end_logits: np.ndarray, offsets: np.ndarray, n_best: int, max_tokens: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(start_char, end_char, score) arrays for the valid top-n x top-n spans of one window."""
+    """(start_char, end_char, log p(start) + log p(end)) of the n_best most probable valid spans
+    among the top-n starts x top-n ends of one window (probabilities normalised over [CLS] and
+    the context tokens)."""
     context = offsets[:, 0] >= 0
     n_context = int(context.sum())
     if n_context == 0:
         return np.empty(0, int), np.empty(0, int), np.empty(0)
-    s = np.where(context, start_logits, -np.inf)
-    e = np.where(context, end_logits, -np.inf)
+    normalised = context.copy()
+    normalised[0] = True  # [CLS]: the model's "no answer here" mass, as in the HF pipeline
+    s = np.where(context, _log_softmax(start_logits, normalised), -np.inf)
+    e = np.where(context, _log_softmax(end_logits, normalised), -np.inf)
     k = min(n_best, n_context)
     top_s = np.argpartition(-s, k - 1)[:k]
     top_e = np.argpartition(-e, k - 1)[:k]
@@ -57,7 +84,30 @@ def _window_candidates(
     scores = s[top_s][:, None] + e[top_e][None, :]
     valid = (length >= 1) & (length <= max_tokens) & np.isfinite(scores)
     rows, cols = np.nonzero(valid)
+    kept = np.argsort(-scores[rows, cols], kind="stable")[:n_best]  # the window's n_best spans
+    rows, cols = rows[kept], cols[kept]
     return offsets[top_s[rows], 0], offsets[top_e[cols], 1], scores[rows, cols]
+
+
+def _pooled_nbest(context: str, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_best: int) -> list[Span]:
+    """Candidates of all windows -> up to n_best Spans, one per answer text, best first."""
+    starts = np.concatenate([p[0] for p in parts])
+    ends = np.concatenate([p[1] for p in parts])
+    log_p = np.concatenate([p[2] for p in parts])
+    if len(log_p) == 0:
+        return []
+    order = np.argsort(-log_p, kind="stable")
+    mass: dict[str, float] = {}
+    where: dict[str, tuple[int, int]] = {}  # the strongest candidate of each text
+    for i in order:
+        a, b = _widen_to_words(context, int(starts[i]), int(ends[i]))
+        text = context[a:b]
+        if text not in mass:
+            mass[text], where[text] = 0.0, (a, b)
+        mass[text] += float(np.exp(log_p[i]))
+    ranked = sorted(mass, key=mass.__getitem__, reverse=True)[:n_best]
+    total = sum(mass[t] for t in ranked)
+    return [Span(t, *where[t], float(np.log(mass[t])), mass[t] / total) for t in ranked]
 
 
 def _window_argmax(
@@ -72,11 +122,6 @@ def _window_argmax(
     if j < i:
         i, j = j, i
     return int(offsets[i, 0]), int(offsets[j, 1]), float(s[i] + e[j])
-
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    z = np.exp(scores - scores.max())
-    return z / z.sum()
 
 
 def decode(
@@ -108,24 +153,7 @@ def decode(
                 _window_candidates(start_logits[f], end_logits[f], features.offsets[f], n_best, max_answer_tokens)
                 for f in windows[e_idx]
             ]
-            if parts:
-                starts = np.concatenate([p[0] for p in parts])
-                ends = np.concatenate([p[1] for p in parts])
-                scores = np.concatenate([p[2] for p in parts])
-                order = np.argsort(-scores, kind="stable")
-                seen: set[tuple[int, int]] = set()
-                for i in order:  # overlapping windows propose the same span: keep its best score
-                    key = (int(starts[i]), int(ends[i]))
-                    if key in seen:
-                        continue
-                    seen.add(key)
-                    spans.append(Span(example.context[key[0] : key[1]], key[0], key[1], float(scores[i])))
-                    if len(spans) == n_best:
-                        break
-                if spans:
-                    probs = _softmax(np.array([s.score for s in spans]))
-                    for span, p in zip(spans, probs):
-                        span.probability = float(p)
+            spans = _pooled_nbest(example.context, parts, n_best) if parts else []
         if spans:
             top = spans[0]
             predictions.append(Prediction(example.id, top.text, top.start, top.end, top.score, top.probability, spans))

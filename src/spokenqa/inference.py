@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,7 +55,29 @@ def model_device(model: torch.nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-@torch.inference_mode()
+def keep_linear_weights_in(model: torch.nn.Module, precision: str) -> None:
+    """Store every Linear layer in the autocast dtype once, instead of autocast casting all the
+    weights again at each call. Autocast computes Linear layers in that dtype anyway, so the
+    logits are bit-identical; LayerNorm, embeddings and softmax stay float32. Only for a model
+    that is no longer trained (the optimizer holds the float32 weights)."""
+    if precision not in ("bf16", "fp16"):
+        return
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear):
+            module.to(dtype)
+
+
+def cpu_streams(device: torch.device) -> int:
+    """How many batches to run at once: on a CPU, one per intra-op thread, each single-threaded.
+
+    Measured on 2 cores (docs/BENCHMARKS.md): a small encoder's matrices are too small for two
+    threads to split one batch well; two batches side by side use both cores better. On a GPU
+    the device is the parallelism: one stream.
+    """
+    return max(1, torch.get_num_threads()) if device.type == "cpu" else 1
+
+
 def predict_logits(
     model: SpanQAModel,
     features: Features,
@@ -62,25 +85,45 @@ def predict_logits(
     batch_size: int,
     precision: str,
     progress: bool = False,
+    streams: int = 1,
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Start/end logits of every window, trimmed to its length, in feature order.
 
     Windows are batched longest first so each batch pads little; the order depends only on the
-    data, so predictions are reproducible run to run.
+    data, so predictions are reproducible run to run. With `streams` > 1 that many batches run
+    at once in threads, each with one intra-op thread (torch's thread count is restored after);
+    every batch is computed alone either way, so the logits do not depend on `streams`.
     """
     model.eval()
     device = model_device(model)
     start_out: list[np.ndarray] = [np.empty(0)] * len(features)
     end_out: list[np.ndarray] = [np.empty(0)] * len(features)
     batches = length_grouped_batches(features.lengths(), batch_size, seed=None, group=True)
-    for batch_indices in tqdm(batches, desc="predict", unit="batch", disable=not progress, leave=False):
+
+    def run(batch_indices: list[int]) -> None:
         batch = {k: v.to(device) for k, v in collate(features, batch_indices, pad_id, labels=False).items()}
-        with autocast(precision, device):
+        with torch.inference_mode(), autocast(precision, device):  # both are per thread
             start, end = model(**batch)
         start, end = start.float().cpu().numpy(), end.float().cpu().numpy()
         for row, f in enumerate(batch_indices):
             n = len(features.input_ids[f])
             start_out[f], end_out[f] = start[row, :n], end[row, :n]
+
+    bar = tqdm(total=len(batches), desc="predict", unit="batch", disable=not progress, leave=False)
+    if streams <= 1 or len(batches) <= 1:
+        for batch_indices in batches:
+            run(batch_indices)
+            bar.update()
+    else:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            with ThreadPoolExecutor(streams) as pool:
+                for _ in pool.map(run, batches):
+                    bar.update()
+        finally:
+            torch.set_num_threads(threads)
+    bar.close()
     return start_out, end_out
 
 
@@ -91,6 +134,21 @@ class EvalResult:
     align: AlignStats
 
 
+def answer_examples(
+    model: SpanQAModel,
+    tokenizer: PreTrainedTokenizerBase,
+    examples: list[Example],
+    cfg: RunConfig,
+    precision: str,
+    progress: bool = False,
+) -> tuple[list[Prediction], AlignStats]:
+    """Features -> logits -> decoded answers (what `spokenqa predict` does; no scoring)."""
+    features, align = prepare_eval_features(examples, tokenizer, cfg)
+    streams = cpu_streams(model_device(model))
+    start, end = predict_logits(model, features, tokenizer.pad_token_id, cfg.eval_batch_size, precision, progress, streams)
+    return decode(examples, features, start, end, cfg.decoder, cfg.n_best, cfg.max_answer_tokens), align
+
+
 def evaluate_examples(
     model: SpanQAModel,
     tokenizer: PreTrainedTokenizerBase,
@@ -99,10 +157,8 @@ def evaluate_examples(
     precision: str,
     progress: bool = False,
 ) -> EvalResult:
-    """Features -> logits -> decoded answers -> both metric families."""
-    features, align = prepare_eval_features(examples, tokenizer, cfg)
-    start, end = predict_logits(model, features, tokenizer.pad_token_id, cfg.eval_batch_size, precision, progress)
-    predictions = decode(examples, features, start, end, cfg.decoder, cfg.n_best, cfg.max_answer_tokens)
+    """Answers, then both metric families where the examples carry gold answers."""
+    predictions, align = answer_examples(model, tokenizer, examples, cfg, precision, progress)
     scores = None
     if all(e.answers for e in examples):
         scores = all_scores(examples, {p.id: p.text for p in predictions})

@@ -9,6 +9,7 @@ Heads:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -197,6 +198,19 @@ def save_checkpoint(
     atomic_folder(folder, write)
 
 
+def _skip_weight_init() -> contextlib.AbstractContextManager:
+    """Skip the random initialisation of a model that is about to get all its weights from a
+    checkpoint (transformers' `no_init_weights`; a no-op where this version has none)."""
+    try:
+        from transformers.initialization import no_init_weights  # transformers 5
+    except ImportError:
+        try:
+            from transformers.modeling_utils import no_init_weights  # transformers 4
+        except ImportError:
+            return contextlib.nullcontext()
+    return no_init_weights()
+
+
 def load_checkpoint(folder: str | Path) -> tuple[SpanQAModel, PreTrainedTokenizerBase, RunConfig]:
     """Model, tokenizer and the run config saved by `save_checkpoint`."""
     folder = Path(folder)
@@ -204,7 +218,8 @@ def load_checkpoint(folder: str | Path) -> tuple[SpanQAModel, PreTrainedTokenize
         if not (folder / name).is_file():
             raise ConfigError(f"{folder}: not a spokenqa checkpoint (missing {name})")
     cfg = RunConfig.load(folder / "spokenqa.json")
-    model = SpanQAModel(_encoder(folder, pretrained=False), cfg.head, cfg.head_dropout)
+    with _skip_weight_init():  # every weight comes from the checkpoint (strict load below)
+        model = SpanQAModel(_encoder(folder, pretrained=False), cfg.head, cfg.head_dropout)
     model.load_state_dict(load_file(str(folder / "model.safetensors")))
     model.eval()
     tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)

@@ -5,15 +5,15 @@ character spans and (for audio) times.
     qa.answer("when was the lighthouse built", context=transcript)[0].text
     qa.answer(["who built it", "how tall is it"], audio="talk.wav", top_k=3)
 
-`score` is a probability: the softmax over the scores (start + end logit) of the n-best spans
-of that question (up to `n_best` = 20 candidates over all windows). It says how the model splits
-its belief among those candidates; it is not the probability that the answer is right, and the
-scores of the `top_k` returned answers sum to at most 1.
+`score` is a probability: the answer text's share of the probability pooled by the question's
+n-best answers (spokenqa.decode: p(start) x p(end) per window, summed over the windows and token
+spans that give the same text). It says how the model splits its belief among those candidates;
+it is not the probability that the answer is right, and the scores of the `top_k` returned
+answers sum to at most 1.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +24,7 @@ from spokenqa.data import Example, lower_keep_offsets
 from spokenqa.decode import decode
 from spokenqa.errors import ConfigError
 from spokenqa.features import prepare_eval_features
-from spokenqa.inference import predict_logits, resolve_precision
+from spokenqa.inference import keep_linear_weights_in, predict_logits, resolve_precision
 from spokenqa.model import load_checkpoint
 
 
@@ -34,7 +34,7 @@ class QAAnswer:
     score: float  # probability among the question's n-best spans (see module docstring)
     start: int  # character offsets into the transcript / context
     end: int
-    logit_score: float  # start logit + end logit
+    raw_score: float  # n-best: log of the pooled p(start) x p(end); argmax: start + end logit
     start_s: float | None = None  # audio only: seconds
     end_s: float | None = None
 
@@ -46,31 +46,6 @@ class QAAnswer:
 class QAResult:
     question: str
     answers: list[QAAnswer]
-
-
-def _skip_weight_init() -> contextlib.AbstractContextManager:
-    """Skip the random initialisation of a model that is about to get all its weights from a
-    checkpoint (transformers' `no_init_weights`; a no-op where this version has none)."""
-    try:
-        from transformers.initialization import no_init_weights  # transformers 5
-    except ImportError:
-        try:
-            from transformers.modeling_utils import no_init_weights  # transformers 4
-        except ImportError:
-            return contextlib.nullcontext()
-    return no_init_weights()
-
-
-def _keep_linear_weights_in(model: torch.nn.Module, precision: str) -> None:
-    """Store every Linear layer in the autocast dtype once, instead of autocast casting all the
-    weights again at each call. Autocast computes Linear layers in that dtype anyway, so the
-    logits are bit-identical; LayerNorm, embeddings and softmax stay float32."""
-    if precision not in ("bf16", "fp16"):
-        return
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    for module in model.modules():
-        if isinstance(module, torch.nn.Linear):
-            module.to(dtype)
 
 
 class QA:
@@ -90,12 +65,11 @@ class QA:
         when present, else cpu)."""
         if threads:
             torch.set_num_threads(threads)
-        with _skip_weight_init():  # every weight comes from the checkpoint (strict load)
-            model, tokenizer, cfg = load_checkpoint(Path(checkpoint))
+        model, tokenizer, cfg = load_checkpoint(Path(checkpoint))
         target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model.to(target).eval()
         qa = cls(model, tokenizer, cfg, target)
-        _keep_linear_weights_in(model, qa.precision)
+        keep_linear_weights_in(model, qa.precision)
         return qa
 
     def answer(

@@ -123,7 +123,7 @@ class AnswerOut(BaseModel):
     score: float = Field(description="probability among the question's n-best spans (0-1)")
     start: int = Field(description="character offset of the answer in the context")
     end: int = Field(description="character offset just past the answer")
-    logit_score: float = Field(description="start logit + end logit")
+    raw_score: float = Field(description="n-best decoder: natural log of the answer text's pooled probability p(start) x p(end) over windows and token spans; argmax decoder: start logit + end logit")
     start_s: float | None = Field(None, description="audio only: second the answer starts")
     end_s: float | None = Field(None, description="audio only: second the answer ends")
 

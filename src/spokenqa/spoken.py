@@ -304,6 +304,15 @@ class SpokenText:
         self._src_ends = [p.src_end for p in words]
         self._out_ends = [p.out_end for p in words]
 
+    def _overlapping(self, side: str, start: int, end: int) -> tuple[Piece, Piece] | None:
+        """First and last word whose `side` ("src" or "out") characters overlap [start, end)."""
+        words = self._words
+        ends = self._src_ends if side == "src" else self._out_ends
+        i = j = bisect.bisect_right(ends, start)
+        while j < len(words) and getattr(words[j], f"{side}_start") < end:
+            j += 1
+        return (words[i], words[j - 1]) if j > i else None
+
     def map_span(self, start: int, end: int) -> tuple[int, int] | None:
         """Map a source span [start, end) to the output span covering the same words.
 
@@ -311,16 +320,10 @@ class SpokenText:
         A span that cuts through a converted token ("5" inside "$5 million") maps to the
         whole token; callers must check the slice and search if it differs.
         """
-        words = self._words
-        i = bisect.bisect_right(self._src_ends, start)
-        first = last = None
-        while i < len(words) and words[i].src_start < end:
-            if first is None:
-                first = words[i]
-            last = words[i]
-            i += 1
-        if first is None or last is None:
+        found = self._overlapping("src", start, end)
+        if found is None:
             return None
+        first, last = found
         out_s = first.out_start
         if first.aligned and start > first.src_start:
             out_s += start - first.src_start
@@ -333,16 +336,10 @@ class SpokenText:
 
     def to_source(self, start: int, end: int) -> tuple[int, int] | None:
         """Map an output span back to the source span (e.g. to show a prediction in the text)."""
-        words = self._words
-        i = bisect.bisect_right(self._out_ends, start)
-        first = last = None
-        while i < len(words) and words[i].out_start < end:
-            if first is None:
-                first = words[i]
-            last = words[i]
-            i += 1
-        if first is None or last is None:
+        found = self._overlapping("out", start, end)
+        if found is None:
             return None
+        first, last = found
         src_s = first.src_start + (start - first.out_start if first.aligned and
                                    start > first.out_start else 0)
         src_e = last.src_end - (last.out_end - end if last.aligned and end < last.out_end else 0)
