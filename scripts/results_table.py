@@ -1,6 +1,7 @@
 """Print a markdown table of finished runs (read from their run folders, never typed by hand).
 
 Usage: python scripts/results_table.py runs/exp_a_text runs/exp_b_spoken ...
+       python scripts/results_table.py --eval eval_s2 runs/exp_a_text ...   # `spokenqa evaluate --out RUN/eval_s2`
 """
 
 from __future__ import annotations
@@ -24,7 +25,22 @@ def row(run: Path) -> str:
     )
 
 
+def eval_row(run: Path, name: str) -> str:
+    """One row from the metrics.json that `spokenqa evaluate --out RUN/NAME` wrote."""
+    m = json.loads((run / name / "metrics.json").read_text())
+    o, r = m["official"], m["reference"]
+    return (f"| `{run.name}` | {o['exact_match']:.2f} | {o['f1']:.2f} | {r['em']:.4f} | {r['f1']:.4f} | "
+            f"{r['wer']:.4f} |")
+
+
 def main(runs: list[str]) -> None:
+    if runs[:1] == ["--eval"]:
+        name, runs = runs[1], runs[2:]
+        print(f"| run ({name}) | official EM | official F1 | ref EM | ref F1 | ref WER |")
+        print("|---|---|---|---|---|---|")
+        for run in runs:
+            print(eval_row(Path(run), name))
+        return
     print("| run | training data | train size | steps x batch | train time | final loss | official EM | "
           "official F1 | ref EM | ref F1 | ref WER | eval q/s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
