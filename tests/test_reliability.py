@@ -439,6 +439,40 @@ def test_skip_nonfinite_skips_injected_nan_batches_and_counts_them(tmp_path, tin
     assert all(math.isfinite(h["train_loss"]) for h in history)
 
 
+def _poison_gradients(monkeypatch, poisoned: set[int]) -> None:
+    """Make the gradient of one weight infinite in the backward passes numbered `poisoned`
+    while the loss stays finite."""
+    from spokenqa import train as train_module
+
+    real = train_module.span_loss
+    calls = {"n": 0}
+
+    def loss_with_inf_gradient(start_logits, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] in poisoned:
+            start_logits.register_hook(lambda g: g * float("inf"))
+        return real(start_logits, *args, **kwargs)
+
+    monkeypatch.setattr("spokenqa.train.span_loss", loss_with_inf_gradient)
+
+
+def test_nonfinite_gradient_with_finite_loss_stops_with_one_line(tmp_path, tiny_model_dir, monkeypatch):
+    from spokenqa.errors import TrainingError
+
+    _poison_gradients(monkeypatch, {3})
+    with pytest.raises(TrainingError, match=r"non-finite gradient norm \(\w+\) with a finite loss at epoch 1, step 3"):
+        train(config(tiny_model_dir, tmp_path / "inf", evaluate=False))
+
+
+def test_skip_nonfinite_skips_batches_with_nonfinite_gradients(tmp_path, tiny_model_dir, monkeypatch):
+    _poison_gradients(monkeypatch, {2, 7})
+    out = tmp_path / "inf-skip"
+    summary = train(config(tiny_model_dir, out, evaluate=False, skip_nonfinite=True))
+    assert summary["status"] == "finished" and summary["steps"] == STEPS - 2
+    assert [h["skipped_batches"] for h in json.loads((out / "history.json").read_text())] == [2]
+    assert all(torch.isfinite(w).all() for w in weights(out).values())
+
+
 def test_skip_nonfinite_from_the_command_line_runs_on_after_overflow(tmp_path, tiny_model_dir, capsys):
     out = tmp_path / "overflow"
     args = flags(tiny_model_dir, 100, lr="1e12", evaluate=False)

@@ -277,18 +277,24 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
                 with accelerator.autocast():
                     start_logits, end_logits = model(**batch)
                 loss = span_loss(start_logits, end_logits, starts, ends, cfg)
-                if not torch.isfinite(loss):
+                fault = None if torch.isfinite(loss) else f"non-finite loss ({loss.item()})"
+                if fault is None:
+                    accelerator.backward(loss)
+                    # the norm over all gradients (after DDP's all-reduce): an inf/NaN anywhere
+                    # would reach every weight through the optimizer step
+                    norm = accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
+                    if norm is not None and not torch.isfinite(norm):
+                        fault = f"non-finite gradient norm ({norm.item()}) with a finite loss"
+                if fault is not None:
                     if not cfg.skip_nonfinite:
                         raise TrainingError(
-                            f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step + 1}; "
+                            f"{fault} at epoch {epoch}, step {step + 1}; "
                             f"the last good checkpoint is {out / 'last'} (resume with --resume, "
                             "lower the learning rate, or pass --skip-nonfinite)"
                         )
                     optimizer.zero_grad(set_to_none=True)
                     sums["skipped"] += 1
                     continue
-                accelerator.backward(loss)
-                accelerator.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
