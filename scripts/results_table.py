@@ -11,6 +11,11 @@ import sys
 from pathlib import Path
 
 
+def score_cells(o: dict, r: dict) -> str:
+    """official EM | official F1 | ref EM | ref F1 | ref WER, as every table here prints them."""
+    return f"{o['exact_match']:.2f} | {o['f1']:.2f} | {r['em']:.4f} | {r['f1']:.4f} | {r['wer']:.4f}"
+
+
 def row(run: Path) -> str:
     cfg = json.loads((run / "config.json").read_text())["config"]
     summary = json.loads((run / "summary.json").read_text())
@@ -20,8 +25,7 @@ def row(run: Path) -> str:
     return (
         f"| `{run.name}` | {files} | {summary['train_examples']} q / {summary['train_windows']} w | "
         f"{summary['steps']} x {cfg['train_batch_size']} | {final['train_seconds']:.0f} s | {final['train_loss']:.3f} | "
-        f"{o['exact_match']:.2f} | {o['f1']:.2f} | {r['em']:.4f} | {r['f1']:.4f} | {r['wer']:.4f} | "
-        f"{final['eval_questions_per_s']:.1f} |"
+        f"{score_cells(o, r)} | {final['eval_questions_per_s']:.1f} |"
     )
 
 
@@ -29,8 +33,7 @@ def eval_row(run: Path, name: str) -> str:
     """One row from the metrics.json that `spokenqa evaluate --out RUN/NAME` wrote."""
     m = json.loads((run / name / "metrics.json").read_text())
     o, r = m["official"], m["reference"]
-    return (f"| `{run.name}` | {o['exact_match']:.2f} | {o['f1']:.2f} | {r['em']:.4f} | {r['f1']:.4f} | "
-            f"{r['wer']:.4f} |")
+    return f"| `{run.name}` | {score_cells(o, r)} |"
 
 
 def main(runs: list[str]) -> None:

@@ -115,15 +115,21 @@ def train_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_decoding_args(p: argparse.ArgumentParser) -> None:
+    """Decoding settings `evaluate` and `predict` may change on a saved checkpoint."""
+    p.add_argument("--decoder", choices=("nbest", "argmax"), help="default: the checkpoint's")
+    p.add_argument("--max-answer-tokens", type=int, metavar="N",
+                   help="longest answer the n-best decoder returns (default: the checkpoint's)")
+
+
 def add_evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint on a SQuAD-format file (both metric families)")
     p.add_argument("--checkpoint", required=True, metavar="DIR")
     p.add_argument("--data", required=True, metavar="FILE")
-    p.add_argument("--decoder", choices=("nbest", "argmax"), help="default: the checkpoint's")
+    _add_decoding_args(p)
     p.add_argument("--out", metavar="DIR", help="write metrics.json, predictions.json and nbest.json here")
     p.add_argument("--max-eval-examples", type=int, metavar="N", help="first N questions only")
     p.add_argument("--eval-batch-size", type=int, metavar="N", help="default: the checkpoint's")
-    p.add_argument("--max-answer-tokens", type=int, metavar="N", help="longest answer the n-best decoder returns (default: the checkpoint's)")
     p.set_defaults(func=evaluate_command)
 
 
@@ -152,7 +158,7 @@ def _write_text(path: Path, text: str) -> None:
 
 def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     from spokenqa.data import load_squad
-    from spokenqa.inference import keep_linear_weights_in, resolve_precision
+    from spokenqa.inference import prepare_for_inference
     from spokenqa.model import load_checkpoint
 
     model, tokenizer, cfg = load_checkpoint(args.checkpoint)
@@ -163,12 +169,7 @@ def _load_for_eval(args: argparse.Namespace, require_answers: bool):
         max_eval_examples=getattr(args, "max_eval_examples", None),
     ).validate()
     examples, stats = load_squad(args.data, cfg.lowercase, require_answers, max_questions=cfg.max_eval_examples)
-    import torch
-
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model.to(device)
-    precision = resolve_precision(cfg.mixed_precision, device)
-    keep_linear_weights_in(model, precision)
+    _, precision = prepare_for_inference(model, cfg.mixed_precision)
     return model, tokenizer, cfg, examples, stats, precision
 
 
@@ -193,8 +194,7 @@ def add_predict_parser(sub) -> None:
     p.add_argument("--checkpoint", required=True, metavar="DIR")
     p.add_argument("--data", required=True, metavar="FILE")
     p.add_argument("--out", required=True, metavar="FILE", help="predictions.json: {question_id: answer}")
-    p.add_argument("--decoder", choices=("nbest", "argmax"), help="default: the checkpoint's")
-    p.add_argument("--max-answer-tokens", type=int, metavar="N", help="longest answer the n-best decoder returns (default: the checkpoint's)")
+    _add_decoding_args(p)
     p.set_defaults(func=predict_command)
 
 

@@ -97,6 +97,7 @@ def _pooled_nbest(context: str, parts: list[tuple[np.ndarray, np.ndarray, np.nda
     if len(log_p) == 0:
         return []
     order = np.argsort(-log_p, kind="stable")
+    prob = np.exp(log_p)
     mass: dict[str, float] = {}
     where: dict[str, tuple[int, int]] = {}  # the strongest candidate of each text
     for i in order:
@@ -104,7 +105,7 @@ def _pooled_nbest(context: str, parts: list[tuple[np.ndarray, np.ndarray, np.nda
         text = context[a:b]
         if text not in mass:
             mass[text], where[text] = 0.0, (a, b)
-        mass[text] += float(np.exp(log_p[i]))
+        mass[text] += float(prob[i])
     ranked = sorted(mass, key=mass.__getitem__, reverse=True)[:n_best]
     total = sum(mass[t] for t in ranked)
     return [Span(t, *where[t], float(np.log(mass[t])), mass[t] / total) for t in ranked]

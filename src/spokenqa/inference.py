@@ -68,6 +68,18 @@ def keep_linear_weights_in(model: torch.nn.Module, precision: str) -> None:
             module.to(dtype)
 
 
+def prepare_for_inference(
+    model: torch.nn.Module, mixed_precision: str, device: str | torch.device | None = None
+) -> tuple[torch.device, str]:
+    """Move a loaded model to `device` (default: cuda when present, else cpu) in eval mode and
+    keep its Linear weights in the precision it will answer in; returns (device, precision)."""
+    target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model.to(target).eval()
+    precision = resolve_precision(mixed_precision, target)
+    keep_linear_weights_in(model, precision)
+    return target, precision
+
+
 def cpu_streams(device: torch.device) -> int:
     """How many batches to run at once: on a CPU, one per intra-op thread, each single-threaded.
 

@@ -24,7 +24,7 @@ from spokenqa.data import Example, lower_keep_offsets
 from spokenqa.decode import decode
 from spokenqa.errors import ConfigError
 from spokenqa.features import prepare_eval_features
-from spokenqa.inference import keep_linear_weights_in, predict_logits, resolve_precision
+from spokenqa.inference import predict_logits, prepare_for_inference, resolve_precision
 from spokenqa.model import load_checkpoint
 
 
@@ -66,11 +66,8 @@ class QA:
         if threads:
             torch.set_num_threads(threads)
         model, tokenizer, cfg = load_checkpoint(Path(checkpoint))
-        target = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model.to(target).eval()
-        qa = cls(model, tokenizer, cfg, target)
-        keep_linear_weights_in(model, qa.precision)
-        return qa
+        target, _ = prepare_for_inference(model, cfg.mixed_precision, device)
+        return cls(model, tokenizer, cfg, target)
 
     def answer(
         self,
