@@ -57,6 +57,7 @@ OVERRIDES: dict[str, tuple[str, type]] = {
     "--max-answer-tokens": ("max_answer_tokens", int),
     "--select-metric": ("select_metric", str),
     "--checkpoint-every": ("checkpoint_every", int),
+    "--eval-every": ("eval_every", int),
     "--threads": ("num_threads", int),
 }
 SWITCHES = {  # flag -> (field, value when given)

@@ -7,7 +7,11 @@ Subcommands (each reads one file, writes one SQuAD v1.1 JSON file and prints a s
 - ``noise IN.json OUT.json --noise-rate R [--seed S]``: simulated ASR noise only
   (:func:`spokenqa.noise.add_asr_noise`);
 - ``convert-synth IN.jsonl OUT.json``: the Festival+Sphinx synth set -> SQuAD over its
-  transcripts (:func:`spokenqa.align.convert_synth`).
+  transcripts (:func:`spokenqa.align.convert_synth`);
+- ``holdout IN.json OUT.json --synth SYNTH.jsonl``: drop from a SQuAD file the paragraphs that
+  the synth set speaks, so that set can validate a model trained on the rest
+  (:func:`drop_paragraphs`);
+- ``sample IN.json OUT.json --questions N``: a seeded random sample of questions.
 
 Hook-up in cli.py: ``add_data_parser(sub)`` registers the parser and sets ``func`` to
 :func:`data_command`, like the other subcommands. Bad input raises DataError (file and place),
@@ -57,6 +61,11 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
     command("convert-synth", "synth Festival+Sphinx JSONL -> SQuAD over its transcripts", "IN.jsonl")
 
+    ho = command("holdout", "drop the paragraphs of a synth JSONL from a SQuAD file (keeps the "
+                            "synth set a clean validation set)")
+    ho.add_argument("--synth", required=True, metavar="SYNTH.jsonl",
+                    help="the synth set whose paragraphs (matched by their original text) go")
+
     sm = command("sample", "a seeded random sample of N questions of a SQuAD-format file")
     sm.add_argument("--questions", type=int, required=True, metavar="N")
     sm.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
@@ -89,6 +98,30 @@ def sample_questions(data: dict[str, Any], n: int, seed: int,
         if paragraphs:
             articles.append({**article, "paragraphs": paragraphs})
     return {**data, "data": articles}
+
+
+def drop_paragraphs(data: dict[str, Any], contexts: set[str]) -> tuple[dict[str, Any], int, int]:
+    """Remove the paragraphs whose context is in `contexts`; articles left empty go.
+
+    The synth set was spoken from SQuAD train paragraphs. A model trained on spokenised SQuAD
+    train has seen those paragraphs and their questions, so validating on the synth set without
+    this step would score memory, not transfer to real ASR. Paragraphs are matched by their text,
+    not by position, so any ordering or subset of SQuAD train works.
+
+    Returns (data, paragraphs dropped, questions dropped).
+    """
+    articles, paragraphs_dropped, questions_dropped = [], 0, 0
+    for article in data["data"]:
+        kept = []
+        for paragraph in article["paragraphs"]:
+            if paragraph["context"] in contexts:
+                paragraphs_dropped += 1
+                questions_dropped += len(paragraph["qas"])
+            else:
+                kept.append(paragraph)
+        if kept:
+            articles.append({**article, "paragraphs": kept})
+    return {**data, "data": articles}, paragraphs_dropped, questions_dropped
 
 
 def _read_json(path: Path) -> Any:
@@ -180,6 +213,17 @@ def data_command(args: argparse.Namespace) -> int:
                   f"(char distance {ex['char_distance']})")
         for ex in a["dropped_examples"][:_SHOW]:
             print(f"  dropped: {ex['place']}: {ex['answer']!r} ({ex['reason']})")
+    elif args.data_command == "holdout":
+        data = _read_json(src)
+        validate_squad(data, str(src))
+        contexts = {rec["context"] for rec in load_synth_jsonl(args.synth)}
+        data, n_par, n_q = drop_paragraphs(data, contexts)
+        summary["holdout"] = {"synth": args.synth, "synth_paragraphs": len(contexts),
+                              "paragraphs_dropped": n_par, "questions_dropped": n_q}
+        print(f"holdout: dropped {n_par} paragraphs ({n_q} questions) of the {len(contexts)} "
+              f"in {args.synth}")
+        if n_par < len(contexts):
+            print(f"holdout: {len(contexts) - n_par} synth paragraphs were not found in {src}")
     elif args.data_command == "sample":
         data = _read_json(src)
         validate_squad(data, str(src))  # the shape sample_questions walks

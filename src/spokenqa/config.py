@@ -56,6 +56,9 @@ class RunConfig:
     mixed_precision: str = "auto"  # "auto" (bf16 where the CPU/GPU supports it), "bf16", "fp16", "no"
     group_by_length: bool = True  # batches of similar length: less padding
     checkpoint_every: int = 200  # optimizer steps between resumable checkpoints (0: per epoch)
+    # optimizer steps between mid-epoch evaluations on the eval set (0: at epoch ends only);
+    # they draw the learning curve of a long run (curve.json, figures/curve.png)
+    eval_every: int = 0
     skip_nonfinite: bool = False  # skip a batch whose loss is NaN/inf instead of stopping
     baseline: bool = False  # evaluate the untrained head before training (epoch 0)
     # --- decoding and selection
@@ -96,6 +99,8 @@ class RunConfig:
             raise ConfigError(f"negative_window_keep must be in (0, 1], got {self.negative_window_keep}")
         if self.learning_rate <= 0 or self.weight_decay < 0 or not 0 <= self.warmup_ratio < 1:
             raise ConfigError("learning_rate must be > 0, weight_decay >= 0, 0 <= warmup_ratio < 1")
+        if self.eval_every < 0 or self.checkpoint_every < 0:
+            raise ConfigError("eval_every and checkpoint_every must be >= 0")
         for name in ("max_train_examples", "max_eval_examples", "max_steps"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -56,14 +56,18 @@ def _curve(path: Path, epochs: list[int], series: dict[str, list[float | None]],
         if pts:
             ax.plot(*zip(*pts), marker="o", label=label)
     ax.set(title=title, xlabel="epoch")
-    ax.legend()
+    if ax.get_lines():
+        ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def write_training_figures(out: Path, history: list[dict[str, Any]]) -> None:
-    """Curves of train loss, val EM/F1 (both families) and val WER per epoch."""
+def write_training_figures(
+    out: Path, history: list[dict[str, Any]], curve: list[dict[str, Any]] | None = None
+) -> None:
+    """Curves of train loss, val EM/F1 (both families) and val WER per epoch; with `curve`
+    (mid-epoch evaluations) also `curve.png`, the validation scores at every evaluated step."""
     folder = Path(out) / "figures"
     folder.mkdir(parents=True, exist_ok=True)
     epochs = [h["epoch"] for h in history]
@@ -85,6 +89,17 @@ def write_training_figures(out: Path, history: list[dict[str, Any]]) -> None:
         "validation EM and F1",
     )
     _curve(folder / "val_wer.png", epochs, {"reference WER": get("reference", "wer")}, "validation WER")
+    if curve:
+        points = sorted([(c["epoch"], c["scores"]) for c in curve if c.get("scores")]
+                        + [(h["epoch"], h["scores"]) for h in history if h.get("scores")],
+                        key=lambda p: p[0])
+        x = [e for e, _ in points]
+        _curve(folder / "curve.png", x, {
+            "official EM (%)": [s["official"]["exact_match"] for _, s in points],
+            "official F1 (%)": [s["official"]["f1"] for _, s in points],
+            "reference EM x100": [100 * s["reference"]["em"] for _, s in points],
+            "reference F1 x100": [100 * s["reference"]["f1"] for _, s in points],
+        }, "validation scores during training")
 
 
 def _fmt(v: Any, digits: int = 4) -> str:

@@ -224,9 +224,11 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
 
     # --- resume
     history: list[dict[str, Any]] = []
+    curve: list[dict[str, Any]] = []  # mid-epoch evaluations (eval_every)
     start_epoch, start_step, best, resume_sums = 1, 0, None, None
     if resume:
-        start_epoch, start_step, best, history, resume_sums = _load_state(out / "last", core, optimizer, scheduler)
+        start_epoch, start_step, best, history, resume_sums, curve = _load_state(
+            out / "last", core, optimizer, scheduler)
     elif main:
         cfg.save(out / "config.json", extra={"provenance": _provenance(cfg)})
     data_stats = {
@@ -246,6 +248,21 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
         _write_epoch(out, epoch, eval_examples, result.predictions, result.scores)
         return {"scores": result.scores, "eval_seconds": seconds, "eval_questions_per_s": len(eval_examples) / seconds}
 
+    def evaluate_mid_epoch(epoch: int, done: int, epoch_steps: int, sums: dict[str, float]) -> None:
+        """One point of the learning curve: eval-set scores at this step, then back to training."""
+        if not eval_examples or not main:
+            return
+        t0 = time.time()
+        result = evaluate_examples(core, tokenizer, eval_examples, cfg, precision)
+        w = max(sums["windows"], 1)
+        curve.append({"step": global_step, "epoch": round(epoch - 1 + done / epoch_steps, 4),
+                      "train_loss_epoch_so_far": sums["loss"] / w, "scores": result.scores,
+                      "eval_seconds": time.time() - t0})
+        _write_json(out / "curve.json", curve)
+        write_training_figures(out, history, curve)
+        model.train()
+
+    segment = _Segment(out, global_step0 := (start_epoch - 1) * steps_per_epoch + start_step, precision) if main else None
     if main:
         write_data_figures(out, train_examples, eval_examples, align, None)
     if cfg.baseline and not resume and not history:
@@ -254,7 +271,7 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
         history.append(entry)
 
     # --- epochs
-    global_step = (start_epoch - 1) * steps_per_epoch + start_step
+    global_step = global_step0
     stopped = None
     with _Interrupt() as interrupt:
         for epoch in range(start_epoch, n_epochs + 1):
@@ -310,10 +327,14 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
                                 start_acc=f"{sums['start_hits'] / sums['windows']:.3f}",
                                 end_acc=f"{sums['end_hits'] / sums['windows']:.3f}", refresh=False)
                 done = step + 1
+                if cfg.eval_every and global_step % cfg.eval_every == 0 and done < epoch_steps:
+                    evaluate_mid_epoch(epoch, done, epoch_steps, sums)
                 periodic = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < epoch_steps
                 if interrupt.requested or periodic:
                     _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler,
-                                epoch, done, best, history, sums)
+                                epoch, done, best, history, sums, curve)
+                    if segment:
+                        segment.record(global_step)
                 if interrupt.requested:
                     stopped = f"interrupted at epoch {epoch}, step {done}; resume with --resume"
                     break
@@ -334,10 +355,12 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
                     best = {"epoch": epoch, "value": value, "metric": cfg.select_metric}
                     save_checkpoint(out / "best", core, tokenizer, cfg, {"epoch": epoch, "scores": entry["scores"]})
             _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler,
-                        epoch + 1, 0, best, history, None)
+                        epoch + 1, 0, best, history, None, curve)
+            if segment:
+                segment.record(global_step)
             if main:
                 _write_json(out / "history.json", history)
-                write_training_figures(out, history)
+                write_training_figures(out, history, curve)
 
     summary = {
         "status": "interrupted" if stopped else "finished",
@@ -382,13 +405,14 @@ def _write_epoch(out: Path, epoch: int, examples: list[Example], predictions, sc
     shutil.copyfile(folder / "predictions.json", out / "predictions.json")
 
 
-def _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler, epoch, step, best, history, sums) -> None:
+def _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler, epoch, step, best, history, sums,
+                curve) -> None:
     """The `last` checkpoint: weights + everything to continue at (epoch, step)."""
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
     state = {
-        "epoch": epoch, "step": step, "best": best, "history": history, "sums": sums,
+        "epoch": epoch, "step": step, "best": best, "history": history, "sums": sums, "curve": curve,
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(),
     }
     save_checkpoint(out / "last", core, tokenizer, cfg, {"epoch": epoch, "step": step},
@@ -403,7 +427,49 @@ def _load_state(folder: Path, core, optimizer, scheduler):
     optimizer.load_state_dict(state["optimizer"])
     scheduler.load_state_dict(state["scheduler"])
     _set_rng_state(state["rng"])
-    return state["epoch"], state["step"], state["best"], state["history"], state["sums"]
+    return (state["epoch"], state["step"], state["best"], state["history"], state["sums"],
+            state.get("curve", []))
+
+
+def cpu_model() -> str:
+    """The CPU's model name and its vector extensions: what a step costs depends on both
+    (a virtual machine often names its CPU only "Intel(R) Xeon(R) Processor")."""
+    name, flags = platform.processor() or platform.machine(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        pass
+    kinds = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{name} ({', '.join(kinds)})" if kinds else name
+
+
+class _Segment:
+    """The run's notes (`segments.json`): one entry per invocation of `train` (a first start or a
+    `--resume`), with its steps, wall time and machine, so a model card can state the real cost of
+    a run that spanned several sessions and machines. Updated at every checkpoint, so a segment
+    killed without warning still reports up to its last checkpoint."""
+
+    def __init__(self, out: Path, first_step: int, precision: str) -> None:
+        self.path = out / "segments.json"
+        self.segments = json.loads(self.path.read_text()) if self.path.exists() else []
+        self.t0 = time.time()
+        self.entry = {
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.t0)),
+            "first_step": first_step, "last_step": first_step, "wall_seconds": 0.0,
+            "cpu": cpu_model(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "precision": precision,
+        }
+
+    def record(self, step: int) -> None:
+        self.entry.update(last_step=step, wall_seconds=round(time.time() - self.t0, 1),
+                          ended=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+        _write_json(self.path, [*self.segments, self.entry])
 
 
 def _fresh_sums() -> dict[str, float]:
