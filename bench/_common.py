@@ -123,42 +123,6 @@ def newest_checkpoint(pattern: str = "runs/exp_*/best") -> Path | None:
     return max(found, key=lambda p: (p / "spokenqa.json").stat().st_mtime)
 
 
-def export_hf_qa(checkpoint: Path, target: Path) -> Path:
-    """A spokenqa checkpoint with head 'linear' as a BertForQuestionAnswering-style folder.
-
-    SpanQAModel's `encoder.*` weights become `bert.*` (or the encoder's base prefix) and
-    `head.{weight,bias}` become `qa_outputs.*`: the same computation as AutoModelForQuestionAnswering.
-    """
-    from safetensors.torch import load_file, save_file
-
-    cfg = json.loads((checkpoint / "spokenqa.json").read_text())["config"]
-    if cfg.get("head", "linear") != "linear":
-        raise SystemExit(f"{checkpoint}: head {cfg['head']!r} has no AutoModelForQuestionAnswering equivalent")
-    config = json.loads((checkpoint / "config.json").read_text())
-    prefix = {"bert": "bert", "roberta": "roberta", "mpnet": "mpnet", "distilbert": "distilbert"}.get(
-        config.get("model_type", "bert"), config.get("model_type", "bert")
-    )
-    state = load_file(str(checkpoint / "model.safetensors"))
-    out = {}
-    for key, value in state.items():
-        if key.startswith("encoder."):
-            out[f"{prefix}.{key[len('encoder.'):]}"] = value.contiguous()
-        elif key.startswith("head."):
-            out[f"qa_outputs.{key[len('head.'):]}"] = value.contiguous()
-        else:
-            raise SystemExit(f"{checkpoint}: unexpected weight {key}")
-    target.mkdir(parents=True, exist_ok=True)
-    save_file(out, str(target / "model.safetensors"), metadata={"format": "pt"})
-    arch = {"bert": "BertForQuestionAnswering"}.get(config.get("model_type", "bert"))
-    if arch:
-        config["architectures"] = [arch]
-    (target / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json"):
-        if (checkpoint / name).is_file():
-            (target / name).write_bytes((checkpoint / name).read_bytes())
-    return target
-
-
 def examples_to_rows(examples) -> list[dict]:
     """spokenqa Examples -> the flat rows of the Hugging Face SQuAD dataset."""
     return [

@@ -32,6 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
+from spokenqa.export import export_checkpoint
 
 
 def quick_checkpoint(steps: int) -> Path:
@@ -108,7 +109,7 @@ def main(argv=None) -> None:
     del model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval-"))
-    export = C.export_hf_qa(checkpoint, tmp / "hf_model")
+    export = export_checkpoint(checkpoint, tmp / "hf_model", dtype="fp32")
     rows = [{"id": e.id, "question": e.question, "context": e.context} for e in examples]
     (tmp / "rows.json").write_text(json.dumps(rows))
     for b in [int(x) for x in args.pipeline_batches.split(",") if x.strip()]:

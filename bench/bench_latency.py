@@ -28,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
+from spokenqa.export import export_checkpoint
 
 
 def percentiles(times: list[float]) -> dict:
@@ -204,7 +205,7 @@ def main(argv=None) -> None:
 
         checkpoint = quick_checkpoint(150)
     tmp = Path(tempfile.mkdtemp(prefix="bench_latency-"))
-    export = C.export_hf_qa(checkpoint, tmp / "hf_model")
+    export = export_checkpoint(checkpoint, tmp / "hf_model", dtype="fp32")
     hf = C.hf_python(args.hf_python)
 
     # load times, fresh processes, alternating sides

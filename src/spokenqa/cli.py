@@ -125,7 +125,7 @@ def _add_decoding_args(p: argparse.ArgumentParser) -> None:
 
 def add_evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint on a SQuAD-format file (both metric families)")
-    p.add_argument("--checkpoint", required=True, metavar="DIR")
+    p.add_argument("--checkpoint", metavar="DIR", help="default: the shipped model")
     p.add_argument("--data", required=True, metavar="FILE")
     _add_decoding_args(p)
     p.add_argument("--out", metavar="DIR", help="write metrics.json, predictions.json and nbest.json here")
@@ -159,10 +159,11 @@ def _write_text(path: Path, text: str) -> None:
 
 def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     from spokenqa.data import load_squad
+    from spokenqa.export import resolve_checkpoint
     from spokenqa.inference import prepare_for_inference
     from spokenqa.model import load_checkpoint
 
-    model, tokenizer, cfg = load_checkpoint(args.checkpoint)
+    model, tokenizer, cfg = load_checkpoint(resolve_checkpoint(args.checkpoint))
     cfg = cfg.replace(
         decoder=getattr(args, "decoder", None),
         eval_batch_size=getattr(args, "eval_batch_size", None),
@@ -192,7 +193,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def add_predict_parser(sub) -> None:
     p = sub.add_parser("predict", help="answer every question of a SQuAD-format file")
-    p.add_argument("--checkpoint", required=True, metavar="DIR")
+    p.add_argument("--checkpoint", metavar="DIR", help="default: the shipped model")
     p.add_argument("--data", required=True, metavar="FILE")
     p.add_argument("--out", required=True, metavar="FILE", help="predictions.json: {question_id: answer}")
     _add_decoding_args(p)
@@ -234,7 +235,7 @@ def stats_command(args: argparse.Namespace) -> int:
 
 def add_ask_parser(sub) -> None:
     p = sub.add_parser("ask", help="answer questions over a transcript or an audio file")
-    p.add_argument("--checkpoint", required=True, metavar="DIR")
+    p.add_argument("--checkpoint", metavar="DIR", help="default: the shipped model")
     p.add_argument("--question", action="append", required=True, help="repeatable")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument("--context", metavar="TEXT")
@@ -280,6 +281,25 @@ def ask_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_export_parser(sub) -> None:
+    p = sub.add_parser("export", help="write a checkpoint in Hugging Face's *ForQuestionAnswering layout")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a `linear`-head checkpoint folder")
+    p.add_argument("out", metavar="OUT", help="folder to write (replaced atomically)")
+    p.add_argument("--dtype", default="fp16", choices=("fp16", "bf16", "fp32"),
+                   help="weight precision (default fp16: half the size, same answers)")
+    p.set_defaults(func=export_command)
+
+
+def export_command(args: argparse.Namespace) -> int:
+    from spokenqa.export import export_checkpoint
+
+    out = export_checkpoint(args.checkpoint, args.out, args.dtype)
+    size = (out / "model.safetensors").stat().st_size / 1e6
+    print(f"wrote {out} ({args.dtype} weights, {size:.1f} MB): loads with "
+          f"AutoModelForQuestionAnswering.from_pretrained({str(out)!r}) and spokenqa --checkpoint")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spokenqa", description="Extractive question answering over spoken content.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -293,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_predict_parser,
         add_stats_parser,
         add_ask_parser,
+        add_export_parser,
         add_data_parser,
         add_synthesize_parser,
         add_transcribe_parser,

@@ -30,7 +30,8 @@ def add_serve_parser(sub) -> None:
         description="Load a checkpoint once and serve the JSON API, its OpenAPI docs (/docs) and "
         "the web page (/) with uvicorn. See docs/SERVING.md.",
     )
-    p.add_argument("--checkpoint", required=True, metavar="DIR", help="a folder written by `spokenqa train`")
+    p.add_argument("--checkpoint", metavar="DIR",
+                   help="a folder written by `spokenqa train` or `export` (default: the shipped model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=_port, default=8000, help="default 8000; 0: any free port")
     p.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "whisper"), help="ASR for uploads")

@@ -212,17 +212,24 @@ def _skip_weight_init() -> contextlib.AbstractContextManager:
 
 
 def load_checkpoint(folder: str | Path) -> tuple[SpanQAModel, PreTrainedTokenizerBase, RunConfig]:
-    """Model, tokenizer and the run config saved by `save_checkpoint`."""
+    """Model, tokenizer and the run config of a checkpoint folder: one written by
+    `save_checkpoint`, or one in Hugging Face's QA layout (`spokenqa export`, the shipped model)."""
+    from spokenqa.export import read_weights, to_spokenqa_state
+
     folder = Path(folder)
     for name in ("model.safetensors", "config.json", "spokenqa.json"):
         if not (folder / name).is_file():
             raise ConfigError(f"{folder}: not a spokenqa checkpoint (missing {name})")
     cfg = RunConfig.load(folder / "spokenqa.json")
-    with _skip_weight_init():  # every weight comes from the checkpoint (strict load below)
-        model = SpanQAModel(_encoder(folder, pretrained=False), cfg.head, cfg.head_dropout)
-    model.load_state_dict(load_file(str(folder / "model.safetensors")))
+    state = to_spokenqa_state(read_weights(folder / "model.safetensors"), folder)
+    try:
+        with _skip_weight_init():  # every weight comes from the checkpoint (strict load below)
+            model = SpanQAModel(_encoder(folder, pretrained=False), cfg.head, cfg.head_dropout)
+        model.load_state_dict(state)
+        tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
+    except (OSError, ValueError, RuntimeError) as e:  # bad config.json, shapes, tokenizer files
+        raise ConfigError(f"{folder}: cannot load the checkpoint ({str(e).splitlines()[0]})") from e
     model.eval()
-    tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
     return model, tokenizer, cfg
 
 

@@ -1,7 +1,7 @@
 """Ask a trained model: questions over a transcript or an audio file -> answers with scores,
 character spans and (for audio) times.
 
-    qa = QA.load("runs/demo/best")
+    qa = QA.load()  # the shipped model; or QA.load("runs/NAME/best")
     qa.answer("when was the lighthouse built", context=transcript)[0].text
     qa.answer(["who built it", "how tall is it"], audio="talk.wav", top_k=3)
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
 from spokenqa.data import Example, lower_keep_offsets
 from spokenqa.decode import decode
 from spokenqa.errors import ConfigError
+from spokenqa.export import resolve_checkpoint
 from spokenqa.features import prepare_eval_features
 from spokenqa.inference import predict_logits, prepare_for_inference, resolve_precision
 from spokenqa.model import load_checkpoint
@@ -60,12 +60,13 @@ class QA:
         self.precision = resolve_precision(cfg.mixed_precision, device)
 
     @classmethod
-    def load(cls, checkpoint: str | os.PathLike, device: str | None = None, threads: int | None = None) -> QA:
-        """Load `checkpoint` (a folder written by `spokenqa train`) on `device` (default: cuda
-        when present, else cpu)."""
+    def load(cls, checkpoint: str | os.PathLike | None = None, device: str | None = None,
+             threads: int | None = None) -> QA:
+        """Load `checkpoint` (a folder written by `spokenqa train` or `spokenqa export`; default:
+        the model shipped with spokenqa) on `device` (default: cuda when present, else cpu)."""
         if threads:
             torch.set_num_threads(threads)
-        model, tokenizer, cfg = load_checkpoint(Path(checkpoint))
+        model, tokenizer, cfg = load_checkpoint(resolve_checkpoint(checkpoint))
         target, _ = prepare_for_inference(model, cfg.mixed_precision, device)
         return cls(model, tokenizer, cfg, target)
 

@@ -527,7 +527,7 @@ class BodyLimit:
 
 
 def create_app(
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
     max_body_bytes: int = Limits.max_body_bytes,
     max_audio_seconds: float = Limits.max_audio_seconds,
     max_questions: int = Limits.max_questions,
@@ -545,9 +545,11 @@ def create_app(
     threads: int | None = None,
     qa=None,
 ) -> FastAPI:
-    """The FastAPI app: loads `checkpoint` once (or uses the loaded `qa`), then serves the API
-    and the page. Raises ConfigError for a folder that is not a checkpoint or a bad limit."""
+    """The FastAPI app: loads `checkpoint` once (default: the shipped model; or uses the loaded
+    `qa`), then serves the API and the page. Raises ConfigError for a folder that is not a
+    checkpoint or a bad limit."""
     from spokenqa.asr import ENGINES
+    from spokenqa.export import resolve_checkpoint
 
     if engine not in ENGINES:
         raise ConfigError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINES)})")
@@ -563,6 +565,7 @@ def create_app(
     if qa is None:
         from spokenqa.qa import QA
 
+        checkpoint = resolve_checkpoint(checkpoint)
         qa = QA.load(checkpoint, device=device, threads=threads)
         qa.answer("is it ready", context="the model is ready.")  # first call pays the lazy set-up
     service = Service(qa, str(checkpoint), limits, engine, workers)
@@ -763,7 +766,7 @@ def _uvicorn_config(app: FastAPI, log_level: str, access_log: bool):
 
 
 def serve(
-    checkpoint: str | os.PathLike,
+    checkpoint: str | os.PathLike | None = None,
     host: str = "127.0.0.1",
     port: int = 8000,
     *,
@@ -771,8 +774,11 @@ def serve(
     access_log: bool = True,
     **app_options,
 ) -> None:
-    """Load the model and serve the API and page with uvicorn until interrupted (Ctrl-C).
-    `app_options` go to `create_app` (limits, engine, threads...)."""
+    """Load the model (default: the shipped one) and serve the API and page with uvicorn until
+    interrupted (Ctrl-C). `app_options` go to `create_app` (limits, engine, threads...)."""
+    from spokenqa.export import resolve_checkpoint
+
+    checkpoint = resolve_checkpoint(checkpoint)
     sock = bind_socket(host, port)
     try:
         app = create_app(checkpoint, **app_options)
