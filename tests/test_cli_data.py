@@ -114,3 +114,22 @@ def test_missing_input(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
         data_command(_parse(["data", "spokenize", str(tmp_path / "x.json"),
                              str(tmp_path / "o.json")]))
+
+
+def test_holdout_drops_the_synth_paragraphs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The synth set's paragraphs leave the training file (matched by text); the rest stays."""
+    other = {"context": "Another paragraph.", "qas": [{"id": "keep", "question": "q?",
+                                                        "answers": [{"text": "Another", "answer_start": 0}]}]}
+    spoken = {"context": RECORD["context"], "qas": RECORD["qas"]}
+    squad = {"version": "1.1", "data": [
+        {"title": "A", "paragraphs": [spoken, other]},
+        {"title": "B", "paragraphs": [spoken]},  # an article left empty goes
+    ]}
+    src, synth, dst = tmp_path / "train.json", tmp_path / "s.jsonl", tmp_path / "o.json"
+    src.write_text(json.dumps(squad), encoding="utf-8")
+    synth.write_text(json.dumps(RECORD) + "\n", encoding="utf-8")
+    assert data_command(_parse(["data", "holdout", str(src), str(dst), "--synth", str(synth)])) == 0
+    out = json.loads(dst.read_text(encoding="utf-8"))
+    assert [a["title"] for a in out["data"]] == ["A"]
+    assert [p["context"] for p in out["data"][0]["paragraphs"]] == ["Another paragraph."]
+    assert f"dropped 2 paragraphs ({2 * len(RECORD['qas'])} questions) of the 1" in capsys.readouterr().out

@@ -121,10 +121,27 @@ def _final_weights(folder: Path) -> dict:
     return load_file(str(folder / "last" / "model.safetensors"))
 
 
+def test_eval_every_draws_a_curve_without_changing_training(tmp_path, tiny_model_dir):
+    plain = train(tiny_cfg(tiny_model_dir, tmp_path / "plain", epochs=2))
+    summary = train(tiny_cfg(tiny_model_dir, tmp_path / "curve", epochs=2, eval_every=3))
+    a, b = _final_weights(tmp_path / "plain"), _final_weights(tmp_path / "curve")
+    assert all(torch.equal(a[k], b[k]) for k in a), "evaluating must not disturb training"
+    steps_per_epoch = plain["steps"] // 2
+    curve = json.loads((tmp_path / "curve" / "curve.json").read_text())
+    expected = [s for s in range(3, summary["steps"] + 1, 3) if s % steps_per_epoch]  # epoch ends: history
+    assert [c["step"] for c in curve] == expected
+    assert all(set(c["scores"]) == {"official", "reference"} for c in curve)
+    assert (tmp_path / "curve" / "figures" / "curve.png").stat().st_size > 1000
+    assert "### Between epochs (every 3 steps)" in (tmp_path / "curve" / "report.md").read_text()
+    (segment,) = json.loads((tmp_path / "curve" / "segments.json").read_text())
+    assert segment["first_step"] == 0 and segment["last_step"] == summary["steps"]
+    assert segment["cpu"] and segment["wall_seconds"] > 0
+
+
 @pytest.mark.slow
 def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path, tiny_model_dir):
     args = ["--model", str(tiny_model_dir), "--epochs", "2", "--batch-size", "2", "--lr", "1e-3",
-            "--mixed-precision", "no", "--checkpoint-every", "1", "--max-eval-examples", "4"]
+            "--mixed-precision", "no", "--checkpoint-every", "1", "--max-eval-examples", "4", "--eval-every", "5"]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     straight = tmp_path / "straight"
     subprocess.run([sys.executable, "-m", "spokenqa", "train", "--out", str(straight), *args], check=True, env=env,
@@ -154,6 +171,15 @@ def test_sigkill_mid_epoch_then_resume_gives_identical_weights(tmp_path, tiny_mo
     hb = json.loads((killed / "history.json").read_text())
     assert [h["scores"] for h in ha] == [h["scores"] for h in hb]
     assert ha[0]["train_loss"] == pytest.approx(hb[0]["train_loss"])
+    # the learning curve survives the kill: same points, same scores
+    ca = json.loads((straight / "curve.json").read_text())
+    cb = json.loads((killed / "curve.json").read_text())
+    assert [(c["step"], c["scores"]) for c in ca] == [(c["step"], c["scores"]) for c in cb]
+    # the run's notes: one segment per invocation, the second starting where the kill left it
+    segments = json.loads((killed / "segments.json").read_text())
+    assert len(segments) == 2 and segments[0]["first_step"] == 0
+    assert 0 < segments[1]["first_step"] <= segments[0]["last_step"] + 1
+    assert segments[1]["last_step"] == json.loads((straight / "summary.json").read_text())["steps"]
 
 
 @pytest.mark.slow

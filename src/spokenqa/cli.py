@@ -109,6 +109,12 @@ def train_command(args: argparse.Namespace) -> int:
             train_files=args.train, eval_file=args.eval, out_dir=args.out, **overrides
         )
     summary = train(cfg, resume=args.resume)
+    history = Path(cfg.out_dir) / "history.json"
+    if history.is_file():  # the numbers of this run, as report.md shows them
+        from spokenqa.report import epoch_table
+
+        print(f"validation scores per epoch ({cfg.eval_file or 'no eval file'}):")
+        print(epoch_table(json.loads(history.read_text())))
     print(json.dumps({k: summary[k] for k in ("status", "epochs_done", "steps", "best", "wall_seconds")}, indent=2))
     if summary["status"] == "interrupted":
         print(f"spokenqa: {summary['message']}", file=sys.stderr)
@@ -126,7 +132,7 @@ def _add_decoding_args(p: argparse.ArgumentParser) -> None:
 def add_evaluate_parser(sub) -> None:
     p = sub.add_parser("evaluate", help="score a checkpoint on a SQuAD-format file (both metric families)")
     p.add_argument("--checkpoint", metavar="DIR", help="default: the shipped model")
-    p.add_argument("--data", required=True, metavar="FILE")
+    p.add_argument("--data", metavar="FILE", help="default: the built-in sample (27 questions)")
     _add_decoding_args(p)
     p.add_argument("--out", metavar="DIR", help="write metrics.json, predictions.json and nbest.json here")
     p.add_argument("--max-eval-examples", type=int, metavar="N", help="first N questions only")
@@ -163,6 +169,9 @@ def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     from spokenqa.inference import prepare_for_inference
     from spokenqa.model import load_checkpoint
 
+    if args.data is None:
+        args.data = str(SAMPLE)
+        print(f"spokenqa: no --data given: using the built-in sample {SAMPLE.name}", file=sys.stderr)
     model, tokenizer, cfg = load_checkpoint(resolve_checkpoint(args.checkpoint))
     cfg = cfg.replace(
         decoder=getattr(args, "decoder", None),

@@ -155,10 +155,24 @@ def data_section(data_stats: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def curve_table(curve: list[dict[str, Any]]) -> str:
+    """The mid-epoch evaluations (`eval_every`) as a Markdown table."""
+    rows = ["| step | epoch | loss so far | official EM | official F1 | ref EM | ref F1 | ref WER |",
+            "|---|---|---|---|---|---|---|---|"]
+    for c in curve:
+        o, r = (c.get("scores") or {}).get("official", {}), (c.get("scores") or {}).get("reference", {})
+        rows.append(f"| {c['step']} | {c['epoch']:.2f} | {_fmt(c.get('train_loss_epoch_so_far'), 3)} | "
+                    f"{_fmt(o.get('exact_match'), 2)} | {_fmt(o.get('f1'), 2)} | {_fmt(r.get('em'))} | "
+                    f"{_fmt(r.get('f1'))} | {_fmt(r.get('wer'))} |")
+    return "\n".join(rows)
+
+
 def write_report(
-    out: Path, cfg: RunConfig, summary: dict[str, Any], history: list[dict[str, Any]], data_stats: dict[str, Any]
+    out: Path, cfg: RunConfig, summary: dict[str, Any], history: list[dict[str, Any]], data_stats: dict[str, Any],
+    curve: list[dict[str, Any]] | None = None,
 ) -> None:
     out = Path(out)
+    mid = f"\n\n### Between epochs (every {cfg.eval_every} steps)\n\n{curve_table(curve)}" if curve else ""
     figures = sorted(p.name for p in (out / "figures").glob("*.png"))
     settings = json.dumps(cfg.to_dict(), indent=2)
     text = f"""# spokenqa run report
@@ -175,7 +189,7 @@ wall time {summary['wall_seconds']:.0f} s. Best epoch by `{cfg.select_metric}`: 
 Official = SQuAD v1.1 script (percent, max over a question's gold answers). Reference = the
 reference study's per-answer-entry EM/F1/WER (fractions; WER from jiwer, may exceed 1).
 
-{epoch_table(history)}
+{epoch_table(history)}{mid}
 
 ## Data
 

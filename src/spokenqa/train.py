@@ -381,7 +381,7 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
         _write_json(out / "summary.json", summary)
         _write_json(out / "data_stats.json", data_stats)
         write_data_figures(out, train_examples, eval_examples, align, data_stats.get("eval_span_tokens"))
-        write_report(out, cfg, summary, history, data_stats)
+        write_report(out, cfg, summary, history, data_stats, curve)
     accelerator.wait_for_everyone()
     return summary
 
