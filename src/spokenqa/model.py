@@ -145,6 +145,17 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(f.fileno())
 
 
+def _plain_permissions(folder: Path) -> None:
+    """The modes a plain `mkdir` / `open` would give (umask applied): `mkdtemp` makes the folder
+    0700 and safetensors writes 0600, which would hide a checkpoint, or the shipped model once
+    installed, from other users."""
+    umask = os.umask(0)
+    os.umask(umask)
+    folder.chmod(0o777 & ~umask)
+    for path in folder.rglob("*"):
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def atomic_folder(target: Path, write) -> None:
     """Write a folder by `write(tmp)` into a temp sibling, fsync, then rename over `target`.
 
@@ -155,6 +166,7 @@ def atomic_folder(target: Path, write) -> None:
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
         write(tmp)
+        _plain_permissions(tmp)
         _fsync_tree(tmp)
         old = None
         if target.exists():
