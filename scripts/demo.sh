@@ -9,12 +9,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SQ=${SPOKENQA:-.venv/bin/spokenqa}
-run() { printf '\n$ %s\n' "$*" | sed "s|$SQ|spokenqa|"; "$@"; }
+run() {  # print the command as a user would type it (quoted where needed), then run it
+    local shown="\$ spokenqa" a
+    for a in "$@"; do case $a in *" "*) shown+=" \"$a\"" ;; *) shown+=" $a" ;; esac; done
+    printf '\n%s\n' "$shown"
+    "$SQ" "$@"
+}
 
-run "$SQ" ask --question "when was the harbor lighthouse built" --question "who built the lighthouse" \
+run ask --question "when was the harbor lighthouse built" --question "who built the lighthouse" \
     --question "how far could the lamp be seen" --context "the old harbor lighthouse was built in \
 eighteen seventy two by a local stone mason named thomas reed. it stands forty one meters tall and its \
 lamp could be seen from twenty miles at sea. the light was automated in nineteen sixty five."
-run "$SQ" evaluate
+run evaluate
 rm -rf runs/demo
-run "$SQ" train --out runs/demo --epochs 6 --batch-size 8
+run train --out runs/demo --epochs 6 --batch-size 8

@@ -163,16 +163,25 @@ def _write_text(path: Path, text: str) -> None:
         raise ConfigError(f"{path}: cannot write ({e.strerror})") from e
 
 
+def _checkpoint(args: argparse.Namespace) -> Path:
+    """--checkpoint, or the shipped model (said on stderr, so a user knows which model answered)."""
+    from spokenqa.export import resolve_checkpoint
+
+    folder = resolve_checkpoint(args.checkpoint)
+    if args.checkpoint is None:
+        print(f"spokenqa: no --checkpoint given: using the shipped model {folder}", file=sys.stderr)
+    return folder
+
+
 def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     from spokenqa.data import load_squad
-    from spokenqa.export import resolve_checkpoint
     from spokenqa.inference import prepare_for_inference
     from spokenqa.model import load_checkpoint
 
     if args.data is None:
         args.data = str(SAMPLE)
         print(f"spokenqa: no --data given: using the built-in sample {SAMPLE.name}", file=sys.stderr)
-    model, tokenizer, cfg = load_checkpoint(resolve_checkpoint(args.checkpoint))
+    model, tokenizer, cfg = load_checkpoint(_checkpoint(args))
     cfg = cfg.replace(
         decoder=getattr(args, "decoder", None),
         eval_batch_size=getattr(args, "eval_batch_size", None),
@@ -271,7 +280,7 @@ def ask_command(args: argparse.Namespace) -> int:
 
         transcript = transcribe(args.audio, engine=args.engine)
         context = None
-    qa = QA.load(args.checkpoint)
+    qa = QA.load(_checkpoint(args))
     results = qa.answer(args.question, context=context, transcript=transcript, top_k=args.top_k)
     if args.json:
         payload = {
