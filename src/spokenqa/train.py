@@ -248,21 +248,22 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
         _write_epoch(out, epoch, eval_examples, result.predictions, result.scores)
         return {"scores": result.scores, "eval_seconds": seconds, "eval_questions_per_s": len(eval_examples) / seconds}
 
-    def evaluate_mid_epoch(epoch: int, done: int, epoch_steps: int, sums: dict[str, float]) -> None:
+    def evaluate_mid_epoch(epoch: int, done: int, sums: dict[str, float]) -> None:
         """One point of the learning curve: eval-set scores at this step, then back to training."""
         if not eval_examples or not main:
             return
         t0 = time.time()
         result = evaluate_examples(core, tokenizer, eval_examples, cfg, precision)
         w = max(sums["windows"], 1)
-        curve.append({"step": global_step, "epoch": round(epoch - 1 + done / epoch_steps, 4),
+        curve.append({"step": global_step, "epoch": round(epoch - 1 + done / steps_per_epoch, 4),
                       "train_loss_epoch_so_far": sums["loss"] / w, "scores": result.scores,
                       "eval_seconds": time.time() - t0})
         _write_json(out / "curve.json", curve)
         write_training_figures(out, history, curve)
         model.train()
 
-    segment = _Segment(out, global_step0 := (start_epoch - 1) * steps_per_epoch + start_step, precision) if main else None
+    global_step = (start_epoch - 1) * steps_per_epoch + start_step
+    segment = _Segment(out, global_step, precision) if main else None
     if main:
         write_data_figures(out, train_examples, eval_examples, align, None)
     if cfg.baseline and not resume and not history:
@@ -271,7 +272,6 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
         history.append(entry)
 
     # --- epochs
-    global_step = global_step0
     stopped = None
     with _Interrupt() as interrupt:
         for epoch in range(start_epoch, n_epochs + 1):
@@ -328,7 +328,7 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
                                 end_acc=f"{sums['end_hits'] / sums['windows']:.3f}", refresh=False)
                 done = step + 1
                 if cfg.eval_every and global_step % cfg.eval_every == 0 and done < epoch_steps:
-                    evaluate_mid_epoch(epoch, done, epoch_steps, sums)
+                    evaluate_mid_epoch(epoch, done, sums)
                 periodic = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < epoch_steps
                 if interrupt.requested or periodic:
                     _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler,
