@@ -37,14 +37,20 @@ def _f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:
     return 2 * precision * recall / (precision + recall)
 
 
+def question_scores(prediction: str, golds: list[str]) -> tuple[float, float]:
+    """One question's SQuAD v1.1 (EM, F1), fractions: the best over its gold answers."""
+    pred = normalize_answer(prediction)
+    golds = [normalize_answer(g) for g in golds]
+    return (max(float(pred == g) for g in golds), max(_f1(pred.split(), g.split()) for g in golds))
+
+
 def official_scores(examples: list[Example], predictions: dict[str, str]) -> dict[str, float | int]:
     """SQuAD v1.1 EM and F1 in percent over the examples' questions."""
     em = f1 = 0.0
     for example in examples:
-        pred = normalize_answer(predictions.get(example.id, ""))
-        golds = [normalize_answer(a.text) for a in example.answers]
-        em += max(float(pred == g) for g in golds)
-        f1 += max(_f1(pred.split(), g.split()) for g in golds)
+        q_em, q_f1 = question_scores(predictions.get(example.id, ""), [a.text for a in example.answers])
+        em += q_em
+        f1 += q_f1
     n = len(examples)
     return {"exact_match": 100.0 * em / n, "f1": 100.0 * f1 / n, "questions": n}
 
