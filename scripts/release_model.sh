@@ -29,6 +29,17 @@ if [ ! -f "$R/data/release_train.json" ]; then
 fi
 [ -f "$R/data/synth_val.json" ] || $SQ data convert-synth "$SYNTH" "$R/data/synth_val.json"
 
+# jemalloc (Debian package libjemalloc2), when present, serves the allocations of each step from
+# memory it keeps, where glibc's malloc hands every large block back to the kernel and faults it in
+# again at the next step. Seen on 2026-12-02 (Intel Xeon, AVX-512 BF16 + AMX, 2 cores, nothing else
+# running): 4.0 s/step with glibc after 25 minutes of this run, 1.9 s/step after resuming it under
+# jemalloc, with the process's system time down from 22% to 3% of its CPU time.
+JEMALLOC=$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2 2>/dev/null | head -n 1 || true)
+if [ -n "$JEMALLOC" ] && [ -z "${LD_PRELOAD:-}" ]; then
+    export LD_PRELOAD=$JEMALLOC
+    export MALLOC_CONF=${MALLOC_CONF:-background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1}
+fi
+
 if [ -f "$OUT/last/training_state.pt" ]; then
     exec $SQ train --resume --out "$OUT"
 fi
