@@ -188,7 +188,7 @@ def test_accelerate_launch_runs_ddp_with_two_cpu_processes(tmp_path, tiny_model_
     cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
            "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
            "-m", "spokenqa", "train", "--model", str(tiny_model_dir), "--out", str(out), "--epochs", "1",
-           "--batch-size", "4", "--mixed-precision", "no"]
+           "--batch-size", "4", "--mixed-precision", "no", "--eval-every", "1"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
     assert done.returncode == 0, done.stderr[-2000:]
@@ -196,6 +196,8 @@ def test_accelerate_launch_runs_ddp_with_two_cpu_processes(tmp_path, tiny_model_
     # 27 sample windows in batches of 4 -> 7 batches, split over 2 processes -> 3 steps each
     assert summary["processes"] == 2 and summary["steps"] == 3
     assert (out / "best" / "model.safetensors").is_file()
+    # the main process evaluated mid-epoch while the other waited at the next all-reduce
+    assert [c["step"] for c in json.loads((out / "curve.json").read_text())] == [1, 2]
 
 
 @pytest.mark.slow
