@@ -188,6 +188,7 @@ def test_ctrl_c_saves_exits_130_and_resume_matches_uninterrupted(straight, serve
 
     assert server.run(["train", "--out", str(out), "--resume"]) == 0, server.log.read_text()[-2000:]
     assert "Traceback" not in server.log.read_text()
+    assert "| epoch | loss |" in server.log.read_text()  # the finished run prints its scores
     assert_same_weights(straight, out)
     for name in ("predictions.json", "epochs/epoch_1/metrics.json"):
         assert (straight / name).read_text() == (out / name).read_text(), name

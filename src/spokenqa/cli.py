@@ -109,12 +109,12 @@ def train_command(args: argparse.Namespace) -> int:
             train_files=args.train, eval_file=args.eval, out_dir=args.out, **overrides
         )
     summary = train(cfg, resume=args.resume)
-    history = Path(cfg.out_dir) / "history.json"
-    if history.is_file():  # the numbers of this run, as report.md shows them
+    history_file = Path(cfg.out_dir) / "history.json"
+    history = json.loads(history_file.read_text()) if history_file.is_file() else []
+    if history:  # the run's numbers as report.md shows them; on stderr: stdout stays one JSON object
         from spokenqa.report import epoch_table
 
-        print(f"validation scores per epoch ({cfg.eval_file or 'no eval file'}):")
-        print(epoch_table(json.loads(history.read_text())))
+        print(f"scores per epoch on {cfg.eval_file or '(no eval file)'}:\n{epoch_table(history)}", file=sys.stderr)
     print(json.dumps({k: summary[k] for k in ("status", "epochs_done", "steps", "best", "wall_seconds")}, indent=2))
     if summary["status"] == "interrupted":
         print(f"spokenqa: {summary['message']}", file=sys.stderr)
