@@ -263,7 +263,7 @@ def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict
         model.train()
 
     global_step = (start_epoch - 1) * steps_per_epoch + start_step
-    segment = _Segment(out, global_step, precision) if main else None
+    segment = _Segment(out, global_step, precision, t_start) if main else None
     if main:
         write_data_figures(out, train_examples, eval_examples, align, None)
     if cfg.baseline and not resume and not history:
@@ -451,19 +451,22 @@ def cpu_model() -> str:
 class _Segment:
     """The run's notes (`segments.json`): one entry per invocation of `train` (a first start or a
     `--resume`), with its steps, wall time and machine, so a model card can state the real cost of
-    a run that spanned several sessions and machines. Updated at every checkpoint, so a segment
+    a run that spanned several sessions and machines. Its wall time counts from `t0`, the start of
+    `train()` (data loading and tokenisation included). Updated at every checkpoint, so a segment
     killed without warning still reports up to its last checkpoint."""
 
-    def __init__(self, out: Path, first_step: int, precision: str) -> None:
+    def __init__(self, out: Path, first_step: int, precision: str, t0: float) -> None:
         self.path = out / "segments.json"
         self.segments = json.loads(self.path.read_text()) if self.path.exists() else []
-        self.t0 = time.time()
+        self.t0 = t0
         self.entry = {
             "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.t0)),
             "first_step": first_step, "last_step": first_step, "wall_seconds": 0.0,
             "cpu": cpu_model(), "cpus": os.cpu_count(), "threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "precision": precision,
+            # a preloaded allocator (jemalloc) changes the step time (scripts/release_model.sh)
+            "ld_preload": os.environ.get("LD_PRELOAD") or None,
         }
 
     def record(self, step: int) -> None:
