@@ -304,7 +304,7 @@ def add_export_parser(sub) -> None:
     p.add_argument("checkpoint", metavar="CHECKPOINT", help="a `linear`-head checkpoint folder")
     p.add_argument("out", metavar="OUT", help="folder to write (replaced atomically)")
     p.add_argument("--dtype", default="fp16", choices=("fp16", "bf16", "fp32"),
-                   help="weight precision (default fp16: half the size, same answers)")
+                   help="weight precision (default fp16: half the size of fp32)")
     p.set_defaults(func=export_command)
 
 
