@@ -11,6 +11,8 @@ writes files.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import os
 import platform
@@ -70,6 +72,8 @@ def _preflight(cfg: RunConfig, resume: bool) -> Path:
         raise ConfigError(f"{out}: less than 1 GiB free; checkpoints would not fit")
     if resume and not (out / "last").exists():
         _recover_last(out)
+    if resume:
+        _remove_stale_temps(out)
     if resume and not (out / "last" / STATE_FILE).is_file():
         raise ConfigError(f"{out}: nothing to resume (no last/{STATE_FILE}); run without --resume")
     if not resume and (out / "history.json").exists():
@@ -87,6 +91,18 @@ def _recover_last(out: Path) -> None:
             except OSError:  # another process of a multi-process run put it back first
                 pass
             return
+
+
+def _remove_stale_temps(out: Path) -> None:
+    """Delete what a killed `atomic_folder` left beside `last/` and `best/`: half-written
+    `.NAME.tmp-*` folders and the `.NAME.old-*` copies superseded by a complete folder. Each is
+    up to a full checkpoint of disk; none is ever read again once its target exists."""
+    for name in ("last", "best"):
+        leftovers = list(out.glob(f".{name}.tmp-*"))
+        if (out / name).exists():
+            leftovers += list(out.glob(f".{name}.old-*"))
+        for path in leftovers:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _provenance(cfg: RunConfig) -> dict[str, Any]:
@@ -177,8 +193,22 @@ class _Interrupt:
 def train(cfg: RunConfig, resume: bool = False, pretrained: bool = True) -> dict[str, Any]:
     """Run training as configured; returns the summary that is also written to summary.json.
 
-    `pretrained=False` starts from random encoder weights (tests).
+    `pretrained=False` starts from random encoder weights (tests). A disk that fills up mid-run
+    stops it with one line (exit 2), not a traceback: checkpoints are written atomically
+    (`atomic_folder`), so the previous complete `last/` is still there to resume from.
     """
+    try:
+        return _train(cfg, resume, pretrained)
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        last = Path(cfg.out_dir) / "last"
+        kept = (f"the last complete checkpoint {last} is kept: free space, then run again with --resume"
+                if (last / STATE_FILE).is_file() else "no checkpoint was complete yet")
+        raise TrainingError(f"{e.filename or cfg.out_dir}: disk full ({e.strerror}); {kept}") from e
+
+
+def _train(cfg: RunConfig, resume: bool, pretrained: bool) -> dict[str, Any]:
     cfg.validate()
     out = _preflight(cfg, resume)
     if cfg.num_threads:
@@ -416,7 +446,16 @@ def _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler, ep
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(),
     }
     save_checkpoint(out / "last", core, tokenizer, cfg, {"epoch": epoch, "step": step},
-                    extra=lambda tmp: torch.save(state, tmp / STATE_FILE))
+                    extra=lambda tmp: _write_state(state, tmp / STATE_FILE))
+
+
+def _write_state(state: dict[str, Any], path: Path) -> None:
+    """torch.save through memory: written straight to a full disk, torch's zip writer fails with
+    a RuntimeError ("unexpected pos"), where a plain file write says ENOSPC, which `train` turns
+    into its one-line disk-full message."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    path.write_bytes(buffer.getbuffer())
 
 
 def _load_state(folder: Path, core, optimizer, scheduler):
