@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 
 from spokenqa.cli import main
+from spokenqa.data import load_squad
 
 BAD = Path(__file__).parent / "data" / "bad"
 MANIFEST = json.loads((BAD / "cases.json").read_text(encoding="utf-8"))
@@ -173,8 +174,11 @@ def _check_good(command: str, exp: dict, data: Path, out: Path) -> None:
             counts, alignment = report
             assert {k: counts[k] for k in exp.get("repair", {})} == exp.get("repair", {})
             assert {k: alignment[k] for k in exp.get("alignment", {})} == exp.get("alignment", {})
-        if command == "predict":
-            assert json.loads((out / "predictions.json").read_text(encoding="utf-8"))
+        if command == "predict":  # one answer, taken from its own context, for every question kept
+            examples, _ = load_squad(data, require_answers=False)
+            predictions = json.loads((out / "predictions.json").read_text(encoding="utf-8"))
+            assert sorted(predictions) == sorted(e.id for e in examples)
+            assert all(predictions[e.id] in e.context for e in examples)
         return
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     for key in ("spokenize", "noise"):

@@ -82,6 +82,14 @@ def test_noise_requires_rate_and_checks_it(tmp_path: Path, tiny_lexicon: None) -
                              "--noise-rate", "1.5"]))
     assert data_command(_parse(["data", "noise", str(src), str(tmp_path / "o.json"),
                                 "--noise-rate", "0.2"])) == 0
+    written = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
+    (par,) = written["data"][0]["paragraphs"]
+    (before,) = SQUAD["data"][0]["paragraphs"]
+    assert par["context"] != before["context"], "a noise rate of 0.2 must change some word"
+    assert [qa["id"] for qa in par["qas"]] == ["q1", "q2"]
+    for qa in par["qas"]:
+        for a in qa["answers"]:
+            assert par["context"][a["answer_start"]:a["answer_start"] + len(a["text"])] == a["text"]
 
 
 def test_convert_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -50,6 +50,11 @@ def test_nbest_respects_max_answer_tokens_and_order():
     pred = decode(EX, feats(), [start], [end], "nbest", 20, max_answer_tokens=2)[0]
     assert pred.text != "red green blue"
     assert all(len(s.text.split()) <= 2 for s in pred.nbest)
+    scores = [s.score for s in pred.nbest]
+    assert scores == sorted(scores, reverse=True) and scores[0] > scores[-1]  # best first
+    assert pred.text == pred.nbest[0].text
+    # the cap, not the logits, kept the 3-token span out: allowed 3 tokens, it wins
+    assert decode(EX, feats(), [start], [end], "nbest", 20, max_answer_tokens=3)[0].text == "red green blue"
 
 
 def test_nbest_takes_the_best_window_and_one_entry_per_text():

@@ -40,12 +40,15 @@ def test_windows_overlap_and_cover_the_context(tokenizer):
     ctx = long_context()
     feats, _ = prepare_eval_features([make(ctx, "word5")], tokenizer, CFG)
     assert len(feats) > 2
-    covered = set()
-    for offsets in feats.offsets:
-        inside = offsets[offsets[:, 0] >= 0]
-        covered.update(map(tuple, inside.tolist()))
-        assert all(len(ids) <= CFG.max_length for ids in feats.input_ids)
-    assert max(e for _, e in covered) == len(ctx)
+    assert all(len(ids) <= CFG.max_length for ids in feats.input_ids)
+    spans = [[tuple(x) for x in offsets[offsets[:, 0] >= 0].tolist()] for offsets in feats.offsets]
+    for a, b in zip(spans, spans[1:]):
+        # consecutive windows share exactly doc_stride context tokens (the Hugging Face meaning
+        # of stride), in document order: the tail of one is the head of the next
+        assert a[-CFG.doc_stride:] == b[:CFG.doc_stride], (a[-CFG.doc_stride:], b[:CFG.doc_stride])
+        assert b[CFG.doc_stride][0] > a[-1][0]
+    covered = {span for window in spans for span in window}
+    assert spans[0][0][0] == 0 and max(e for _, e in covered) == len(ctx)
 
 
 def test_answer_at_the_very_end_of_a_long_context(tokenizer):

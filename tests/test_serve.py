@@ -5,6 +5,7 @@ import io
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import threading
@@ -94,10 +95,15 @@ def test_page_and_static_files_are_local(client):
 
 
 def test_answer_over_context(client):
+    t0 = time.perf_counter()
     r = ask(client, context=CONTEXT, questions=["when was the lighthouse built", "  how   tall is it "], top_k=3)
+    wall_ms = (time.perf_counter() - t0) * 1000
     assert r.status_code == 200, r.text
     data = r.json()
-    assert data["transcript_id"] is None and data["elapsed_ms"] >= 0 and data["queued_ms"] >= 0
+    assert data["transcript_id"] is None
+    # the model's time is real and both parts fit inside what the client waited
+    assert data["elapsed_ms"] > 0 and data["queued_ms"] >= 0
+    assert data["queued_ms"] + data["elapsed_ms"] <= wall_ms + 0.2, (data, wall_ms)
     assert [x["question"] for x in data["results"]] == ["when was the lighthouse built", "how tall is it"]
     for result in data["results"]:
         answers = result["answers"]
@@ -269,44 +275,65 @@ def test_transcript_store_is_a_bounded_lru(live_server):
 
 
 def test_event_loop_stays_free_while_the_model_works(live_server, client, monkeypatch):
+    """The model call is parked on an event, not slept: /health must answer while it is parked
+    (the event loop does not wait for the model), the calls never overlap (the lock), and a full
+    queue is turned away with 503 instead of waiting. States, not timings, so load cannot fail it."""
     service = live_server.app.state.service
     real = service.qa.answer
+    release = threading.Event()
+    inside, overlap = [0], [0]
+    guard = threading.Lock()
 
-    def slow_answer(*args, **kwargs):
-        time.sleep(1.0)
-        return real(*args, **kwargs)
+    def parked_answer(*args, **kwargs):
+        with guard:
+            inside[0] += 1
+            overlap[0] = max(overlap[0], inside[0])
+        try:
+            release.wait(timeout=60)
+            return real(*args, **kwargs)
+        finally:
+            with guard:
+                inside[0] -= 1
 
-    monkeypatch.setattr(service.qa, "answer", slow_answer)
+    monkeypatch.setattr(service.qa, "answer", parked_answer)
     statuses = []
 
     def one():
-        with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        with httpx.Client(base_url=live_server.url, timeout=90) as c:
             statuses.append(ask(c, context=CONTEXT, questions=["who built it"]).status_code)
 
+    def wait_until_pending(n: int) -> dict:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            health = client.get("/health", timeout=10)  # a stuck event loop fails here
+            assert health.status_code == 200
+            if health.json()["pending"] >= n:
+                return health.json()
+            time.sleep(0.01)
+        raise AssertionError(f"never {n} pending")
+
     threads = [threading.Thread(target=one) for _ in range(2)]
-    t0 = time.monotonic()
     for t in threads:
         t.start()
-    time.sleep(0.3)
-    health = client.get("/health")
-    health_s = time.monotonic() - t0
-    assert health.status_code == 200 and health.json()["pending"] >= 1
-    assert health_s < 0.9, "the event loop waited for the model"
+    wait_until_pending(2)  # both queued and the model parked: /health still answers
+    assert inside[0] == 1, "only one request may be inside the model (the lock)"
+    release.set()
     for t in threads:
         t.join()
-    assert statuses == [200, 200]
-    assert time.monotonic() - t0 >= 2.0  # one model call at a time (the lock)
+    assert statuses == [200, 200] and overlap[0] == 1
 
     # A full queue is turned away with 503 instead of waiting.
+    release.clear()
     monkeypatch.setattr(service, "max_pending", 1)
-    results = []
     slow = threading.Thread(target=one)
     slow.start()
-    time.sleep(0.3)
-    results.append(ask(client, context=CONTEXT, questions=["who"]))
+    wait_until_pending(1)
+    refused = ask(client, context=CONTEXT, questions=["who"])
+    release.set()
     slow.join()
-    assert_error(results[0], 503, "busy")
-    assert results[0].headers["retry-after"] == "1"
+    assert_error(refused, 503, "busy")
+    assert refused.headers["retry-after"] == "1"
+    assert statuses[-1] == 200
 
 
 def long_speech_wav(copies: int = 3) -> bytes:
@@ -356,9 +383,11 @@ def test_event_loop_and_model_stay_free_while_asr_works(live_server, client):
     r = done["r"]
     assert r.status_code == 200, r.text
     assert r.json()["text"].count("bridge") == 3
-    assert answer_s and max(answer_s) < 0.5, f"/v1/answer took up to {max(answer_s):.3f} s during ASR: {answer_s}"
-    assert max(gaps, default=0) < 0.2, f"/health answers were up to {max(gaps):.3f} s apart during ASR"
+    # In the server's process, each 0.3-0.6 s decoding burst would hold the GIL: most gaps would
+    # be that long. Medians, not maxima, so a busy machine's scheduling hiccup cannot fail it.
     assert len(gaps) >= 5, f"too few /health answers during ASR ({r.json()['elapsed_ms']} ms): {gaps}"
+    assert statistics.median(gaps) < 0.15, f"/health answers were {statistics.median(gaps):.3f} s apart (median)"
+    assert answer_s and statistics.median(answer_s) < 0.5, f"/v1/answer during ASR took {answer_s}"
 
 
 def test_concurrent_requests_all_succeed(live_server):

@@ -396,7 +396,9 @@ def test_slow_body_gets_408_while_others_are_served(strict_server, path, content
         assert "did not arrive within 1.5 s" in json.loads(body)["error"]
         assert BODY_SECONDS - 0.1 <= took < BODY_SECONDS + 3, took
         assert closed_by_server(s)
-        assert len(health) >= 3 and max(health) < 0.5, health  # /health kept answering meanwhile
+        # /health kept answering meanwhile: a loop blocked by the body would hold each call until
+        # the 1.5 s timeout, so 1 s still tells the two apart on a loaded machine
+        assert len(health) >= 3 and max(health) < 1.0, health
     finally:
         stop.set()
         s.close()
