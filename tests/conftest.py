@@ -90,3 +90,22 @@ def live_server(tiny_checkpoint):
     torch.set_num_threads(1)
     with BackgroundServer(create_app(tiny_checkpoint, **SERVE_LIMITS)) as server:
         yield server
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """End the run with one line that counts the skipped tests by reason, after pytest's own
+    totals: a skip that CI could have run (a missing extra, missing shared data) must be seen,
+    not buried in the middle of the log."""
+    from collections import Counter
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None:
+        return
+    reasons = Counter()
+    for report in reporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    total = sum(reasons.values())
+    detail = "; ".join(f"{n} x {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]))
+    reporter.write_line(f"skipped: {total}" + (f" ({detail})" if detail else ""))
