@@ -46,8 +46,9 @@ def test_run_writes_every_output_and_loss_falls(tiny_run):
     assert summary["status"] == "finished" and summary["epochs_done"] == 3
     for name in ["config.json", "history.json", "summary.json", "report.md", "data_stats.json", "predictions.json",
                  "best/model.safetensors", "best/config.json", "best/spokenqa.json", "best/tokenizer.json",
-                 "last/training_state.pt"]:
+                 "last/model.safetensors"]:
         assert (out / name).is_file(), name
+    assert not (out / "last" / "training_state.pt").exists(), "a finished run drops its resume state"
     for epoch in range(4):
         for name in ("predictions.json", "metrics.json", "first100.json"):
             assert (out / "epochs" / f"epoch_{epoch}" / name).is_file()
@@ -99,6 +100,23 @@ def test_cli_bad_input_is_one_line_status_2(tmp_path, capsys):
     assert "not a spokenqa checkpoint" in capsys.readouterr().err
     assert main(["train", "--train", str(tmp_path / "none.json"), "--out", str(tmp_path / "o2")]) == 2
     assert "no such data file" in capsys.readouterr().err
+
+
+def test_disk_footprint_one_weights_copy_and_resume_state_on_request(tmp_path, tiny_model_dir, capsys):
+    """best/ of the last epoch shares last/'s weights file (a hard link); the optimizer state goes
+    when the run finishes unless --keep-resume-state; a later --resume says what happened."""
+    plain = tmp_path / "plain"
+    train(tiny_cfg(tiny_model_dir, plain, epochs=1))
+    assert (plain / "best" / "model.safetensors").samefile(plain / "last" / "model.safetensors")
+    assert not (plain / "last" / "training_state.pt").exists()
+    assert main(["train", "--out", str(plain), "--resume"]) == 2
+    assert "the run finished and dropped its resume state" in capsys.readouterr().err
+    kept = tmp_path / "kept"
+    train(tiny_cfg(tiny_model_dir, kept, epochs=1, keep_resume_state=True))
+    assert (kept / "last" / "training_state.pt").is_file()
+    assert json.loads((kept / "config.json").read_text())["config"]["keep_resume_state"] is True
+    a, b = load_file(str(kept / "best" / "model.safetensors")), _final_weights(plain)
+    assert all(torch.equal(a[k], b[k]) for k in a), "linked or written, the weights are the run's"
 
 
 def test_existing_run_folder_needs_resume(tiny_run, tiny_model_dir, capsys):

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from spokenqa.cli import positive
+from spokenqa.cli_args import positive
 from spokenqa.errors import ConfigError
 
 
@@ -105,7 +105,7 @@ def transcribe_command(args: argparse.Namespace) -> int:
 def add_speak_parser(sub) -> None:
     p = sub.add_parser("speak", help="speak text into a 16 kHz WAV with Festival")
     p.add_argument("text", metavar="TEXT", help="text to speak ('-' reads standard input)")
-    p.add_argument("output", metavar="OUT.wav")
+    p.add_argument("output", metavar="OUT.wav", help="WAV file to write (16 kHz mono)")
     p.add_argument("--voice", default="cmu_us_slt_arctic_hts", help="Festival voice")
     p.set_defaults(func=speak_command)
 

@@ -44,8 +44,10 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     def command(name: str, help: str, input_name: str = "IN.json") -> argparse.ArgumentParser:
         """A subcommand reading one file and writing one, with optional --stats."""
         c = dsub.add_parser(name, help=help)
-        c.add_argument("input", metavar=input_name)
-        c.add_argument("output", metavar="OUT.json")
+        kind = "Festival+Sphinx synth set, one JSON object per paragraph" if input_name.endswith(
+            ".jsonl") else "SQuAD v1.1-format file"
+        c.add_argument("input", metavar=input_name, help=f"input: {kind}")
+        c.add_argument("output", metavar="OUT.json", help="SQuAD v1.1-format file to write (replaced atomically)")
         c.add_argument("--stats", metavar="FILE", help="also write the counts as JSON here")
         return c
 
@@ -67,7 +69,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
                     help="the synth set whose paragraphs (matched by their original text) go")
 
     sm = command("sample", "a seeded random sample of N questions of a SQuAD-format file")
-    sm.add_argument("--questions", type=int, required=True, metavar="N")
+    sm.add_argument("--questions", type=int, required=True, metavar="N", help="questions to keep")
     sm.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.set_defaults(func=data_command)
 

@@ -9,18 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from spokenqa.cli import positive
+from spokenqa.cli_args import port, positive
 from spokenqa.errors import ConfigError
-
-
-def _port(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"must be in 0-65535 (0: any free port), got {value}")
-    return value
 
 
 def add_serve_parser(sub) -> None:
@@ -33,7 +23,7 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--checkpoint", metavar="DIR",
                    help="a folder written by `spokenqa train` or `export` (default: the shipped model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    p.add_argument("--port", type=_port, default=8000, help="default 8000; 0: any free port")
+    p.add_argument("--port", type=port, default=8000, help="default 8000; 0: any free port")
     p.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "whisper"), help="ASR for uploads")
     p.add_argument("--threads", type=positive(int), metavar="N", help="torch CPU threads (default: torch's)")
     p.add_argument("--device", metavar="DEV", help="cpu | cuda (default: cuda when present)")
@@ -46,6 +36,10 @@ def add_serve_parser(sub) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
+    if args.checkpoint is not None:  # a wrong folder is told before seconds of imports and loading
+        from spokenqa.config import checkpoint_config
+
+        checkpoint_config(args.checkpoint)
     try:
         from spokenqa.serve import serve
     except ImportError as e:  # pragma: no cover - optional dependency

@@ -56,6 +56,9 @@ class RunConfig:
     mixed_precision: str = "auto"  # "auto" (bf16 where the CPU/GPU supports it), "bf16", "fp16", "no"
     group_by_length: bool = True  # batches of similar length: less padding
     checkpoint_every: int = 200  # optimizer steps between resumable checkpoints (0: per epoch)
+    # keep last/training_state.pt (optimizer moments: twice the weights) once the run finishes;
+    # it is needed only to continue the run, so by default a finished run drops it
+    keep_resume_state: bool = False
     # optimizer steps between mid-epoch evaluations on the eval set (0: at epoch ends only);
     # they draw the learning curve of a long run (curve.json, figures/curve.png)
     eval_every: int = 0
@@ -107,6 +110,13 @@ class RunConfig:
                 raise ConfigError(f"{name} must be positive, got {value}")
         return self
 
+    def for_inference(self) -> RunConfig:
+        """The settings a checkpoint carries into `evaluate`, `predict`, `ask` and `serve`: those
+        of the model (`MODEL_FIELDS`); every setting of the run that trained it goes back to its
+        default. A model trained with `max_eval_examples=64` still answers every question of a
+        file it is given."""
+        return dataclasses.replace(RunConfig(), **{name: getattr(self, name) for name in MODEL_FIELDS})
+
     def replace(self, **changes: Any) -> RunConfig:
         """A new config with `changes` applied (None values are ignored: flag not given)."""
         changes = {k: v for k, v in changes.items() if v is not None}
@@ -142,6 +152,36 @@ class RunConfig:
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError(f"{path}: cannot read run config ({e})") from e
         return cls.from_dict(payload["config"] if "config" in payload else payload)
+
+
+# The settings that belong to a trained model, so a checkpoint keeps them for inference
+# (`RunConfig.for_inference`). Every other field belongs to the run that trained it (its data
+# files and limits, optimiser, schedule, checkpointing, threads) and is not inherited.
+MODEL_FIELDS = (
+    "preset",  # a label: which recipe made the model
+    "lowercase",  # what the model was trained to read
+    "model", "head", "head_dropout",  # the network
+    "max_length", "doc_stride", "max_question_tokens",  # windows as in training
+    "decoder", "n_best", "max_answer_tokens",  # how its logits become answers (flags may change them)
+    # the batch size and precision its validation scores were computed with: keeping them makes
+    # `evaluate` reproduce those scores digit for digit (`--eval-batch-size` changes the first)
+    "eval_batch_size", "mixed_precision",
+)
+
+# What a checkpoint folder holds besides its tokenizer files, in the order they are checked.
+CHECKPOINT_FILES = ("model.safetensors", "config.json", "spokenqa.json")
+
+
+def checkpoint_config(folder: str | Path) -> RunConfig:
+    """A checkpoint's saved settings, read without loading its weights: commands check the
+    folder and their other inputs before paying seconds for the model."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ConfigError(f"{folder}: no such checkpoint folder")
+    for name in CHECKPOINT_FILES:
+        if not (folder / name).is_file():
+            raise ConfigError(f"{folder}: not a spokenqa checkpoint (missing {name})")
+    return RunConfig.load(folder / "spokenqa.json")
 
 
 # Higher is better for all but WER.

@@ -57,6 +57,18 @@ class DataStats:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def summary(self) -> str:
+        """One line of what was read and what is used: `evaluate` and `stats` print it, so the
+        counts on the terminal are those of metrics.json and stats.json (answer entries read =
+        used + skipped; `reference.answers` scores the used ones)."""
+        line = (f"{self.file}: {self.questions:,} questions, {self.answers + self.answers_skipped:,} answer "
+                f"entries: {self.answers:,} used, {self.answers_skipped:,} skipped (empty or not in the context)")
+        if self.answers_repaired:
+            line += f", {self.answers_repaired:,} with answer_start repaired"
+        if self.questions_without_answers:
+            line += f"; {self.questions_without_answers:,} questions dropped (no usable answer)"
+        return line
+
 
 def lower_keep_offsets(text: str) -> str:
     """Lower-case without changing length, so character offsets stay valid.

@@ -22,7 +22,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
-from spokenqa.config import RunConfig, resolve_model_path
+from spokenqa.config import RunConfig, checkpoint_config, resolve_model_path
 from spokenqa.errors import ConfigError
 
 MASKED = -1e4  # logit for padding; finite so bf16/fp16 softmax stays NaN-free
@@ -192,15 +192,26 @@ def save_checkpoint(
     cfg: RunConfig,
     info: dict,
     extra=None,
+    same_weights_as: Path | None = None,
 ) -> None:
     """model.safetensors + encoder config.json + tokenizer files + spokenqa.json, atomically.
 
-    `extra(tmp)` may add files (the training state for `--resume`).
+    `extra(tmp)` may add files (the training state for `--resume`). `same_weights_as`: a
+    checkpoint folder written from these very weights (`best/` of the epoch that `last/` is
+    saved at); its weights file is hard-linked instead of written again, so the two folders
+    share one copy on disk. Safe because a checkpoint file is never changed in place: each
+    save writes a new folder and renames it.
     """
 
     def write(tmp: Path) -> None:
-        state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        if same_weights_as is not None:
+            try:
+                os.link(same_weights_as / "model.safetensors", tmp / "model.safetensors")
+            except OSError:  # a file system without hard links: a second copy after all
+                pass
+        if not (tmp / "model.safetensors").exists():
+            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+            save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
         model.encoder.config.save_pretrained(tmp)
         tokenizer.save_pretrained(tmp)
         cfg.save(tmp / "spokenqa.json", extra={"checkpoint": info})
@@ -229,10 +240,7 @@ def load_checkpoint(folder: str | Path) -> tuple[SpanQAModel, PreTrainedTokenize
     from spokenqa.export import read_weights, to_spokenqa_state
 
     folder = Path(folder)
-    for name in ("model.safetensors", "config.json", "spokenqa.json"):
-        if not (folder / name).is_file():
-            raise ConfigError(f"{folder}: not a spokenqa checkpoint (missing {name})")
-    cfg = RunConfig.load(folder / "spokenqa.json")
+    cfg = checkpoint_config(folder)
     state = to_spokenqa_state(read_weights(folder / "model.safetensors"), folder)
     try:
         with _skip_weight_init():  # every weight comes from the checkpoint (strict load below)

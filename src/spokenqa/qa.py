@@ -67,6 +67,7 @@ class QA:
         if threads:
             torch.set_num_threads(threads)
         model, tokenizer, cfg = load_checkpoint(resolve_checkpoint(checkpoint))
+        cfg = cfg.for_inference()  # the model's settings, none of its training run's
         target, _ = prepare_for_inference(model, cfg.mixed_precision, device)
         return cls(model, tokenizer, cfg, target)
 
@@ -96,8 +97,10 @@ class QA:
             transcript = transcribe(audio, engine=engine)
         if transcript is not None:
             context = transcript.text
-        if not context or not context.strip():
-            raise ConfigError("the context is empty (no speech recognised?)")
+            if not context.strip():
+                raise ConfigError("no speech recognised: the transcript is empty")
+        elif not context.strip():
+            raise ConfigError("the context is empty")
         questions = [" ".join(q.split()) for q in questions]
         if not all(questions):
             raise ConfigError("empty question")

@@ -75,10 +75,21 @@ def _preflight(cfg: RunConfig, resume: bool) -> Path:
     if resume:
         _remove_stale_temps(out)
     if resume and not (out / "last" / STATE_FILE).is_file():
+        if _finished(out):
+            raise ConfigError(f"{out}: the run finished and dropped its resume state (last/{STATE_FILE}); "
+                              "train with --keep-resume-state to keep it, or start a new run")
         raise ConfigError(f"{out}: nothing to resume (no last/{STATE_FILE}); run without --resume")
     if not resume and (out / "history.json").exists():
         raise ConfigError(f"{out}: already holds a run; use --resume or another --out")
     return out
+
+
+def _finished(out: Path) -> bool:
+    """Whether the run in `out` ran to its end (summary.json says so)."""
+    try:
+        return json.loads((out / "summary.json").read_text()).get("status") == "finished"
+    except (OSError, ValueError):
+        return False
 
 
 def _recover_last(out: Path) -> None:
@@ -379,13 +390,15 @@ def _train(cfg: RunConfig, resume: bool, pretrained: bool) -> dict[str, Any]:
                      "train_seconds": time.time() - t_epoch, "train_windows_per_s": sums["windows"] / (time.time() - t_epoch)}
             entry.update(evaluate(epoch) or {})
             history.append(entry)
+            new_best = False
             if main and entry.get("scores"):
                 value = select_value(entry["scores"], cfg.select_metric)
                 if best is None or SELECT_METRICS[cfg.select_metric] * (value - best["value"]) > 0:
                     best = {"epoch": epoch, "value": value, "metric": cfg.select_metric}
                     save_checkpoint(out / "best", core, tokenizer, cfg, {"epoch": epoch, "scores": entry["scores"]})
+                    new_best = True
             _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler,
-                        epoch + 1, 0, best, history, None, curve)
+                        epoch + 1, 0, best, history, None, curve, same_weights_as=out / "best" if new_best else None)
             if segment:
                 segment.record(global_step)
             if main:
@@ -406,6 +419,9 @@ def _train(cfg: RunConfig, resume: bool, pretrained: bool) -> dict[str, Any]:
         "train_windows": len(features),
         "eval_questions": len(eval_examples),
     }
+    if main and not stopped and not cfg.keep_resume_state:
+        # only --resume reads the optimizer state (twice the weights): a finished run drops it
+        (out / "last" / STATE_FILE).unlink(missing_ok=True)
     if main:
         _write_json(out / "history.json", history)
         _write_json(out / "summary.json", summary)
@@ -436,8 +452,9 @@ def _write_epoch(out: Path, epoch: int, examples: list[Example], predictions, sc
 
 
 def _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler, epoch, step, best, history, sums,
-                curve) -> None:
-    """The `last` checkpoint: weights + everything to continue at (epoch, step)."""
+                curve, same_weights_as: Path | None = None) -> None:
+    """The `last` checkpoint: weights + everything to continue at (epoch, step); its weights are
+    a hard link to `same_weights_as`'s when that checkpoint holds the same ones."""
     accelerator.wait_for_everyone()
     if not accelerator.is_main_process:
         return
@@ -446,7 +463,7 @@ def _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler, ep
         "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(), "rng": _rng_state(),
     }
     save_checkpoint(out / "last", core, tokenizer, cfg, {"epoch": epoch, "step": step},
-                    extra=lambda tmp: _write_state(state, tmp / STATE_FILE))
+                    extra=lambda tmp: _write_state(state, tmp / STATE_FILE), same_weights_as=same_weights_as)
 
 
 def _write_state(state: dict[str, Any], path: Path) -> None:

@@ -1,0 +1,198 @@
+"""The command line as a user meets it (issue 11): every option explained, commands that do all
+they are asked, bad input told at once and before the model loads, and failed commands that leave
+nothing behind."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from spokenqa.cli import build_parser, main
+from spokenqa.config import MODEL_FIELDS, RunConfig, preset
+
+from conftest import ROOT, SAMPLE
+
+SRC = ROOT / "src" / "spokenqa"
+
+
+def _options(parser: argparse.ArgumentParser, path: str):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _options(sub, f"{path} {name}")
+        elif not isinstance(action, argparse._HelpAction):
+            yield path, "/".join(action.option_strings) or action.dest, action.help
+
+
+def test_every_option_of_every_subcommand_has_help():
+    missing = [f"{cmd} {opt}" for cmd, opt, text in _options(build_parser(), "spokenqa") if not text]
+    assert not missing, missing
+
+
+def _spokenqa_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    return {node.module for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("spokenqa")}
+
+
+def test_imports_run_one_way():
+    """cli imports the subcommand modules; they take their argument types from cli_args, a leaf."""
+    assert _spokenqa_imports(SRC / "cli_args.py") == set()
+    for name in ("cli_audio.py", "cli_serve.py", "cli_data.py"):
+        assert "spokenqa.cli" not in _spokenqa_imports(SRC / name), name
+    assert "spokenqa.cli_args" in _spokenqa_imports(SRC / "cli.py")
+
+
+# --- a checkpoint carries the model's settings, not its training run's ----------------------------
+
+RUN_SETTINGS = dict(  # every field that is not in MODEL_FIELDS, away from its default
+    train_files=("t.json",), eval_file="e.json", out_dir="runs/x", expand_answers=True, max_train_examples=5,
+    max_eval_examples=4, negative_window_keep=0.5, loss="focal", focal_gamma=2.0, epochs=9, max_steps=3,
+    train_batch_size=2, learning_rate=1e-3, weight_decay=0.5, decay_bias_and_norm=True, warmup_ratio=0.5,
+    max_grad_norm=9.0, seed=7, group_by_length=False, checkpoint_every=3, eval_every=2, skip_nonfinite=True,
+    baseline=True, select_metric="reference_wer", num_threads=1, keep_resume_state=True,
+)
+
+
+def test_every_setting_is_either_the_models_or_the_runs():
+    fields = {f for f in RunConfig.__dataclass_fields__}
+    assert set(MODEL_FIELDS) | set(RUN_SETTINGS) == fields and not set(MODEL_FIELDS) & set(RUN_SETTINGS)
+    model = dict(preset="reference", lowercase=False, model="m", head="reference", head_dropout=0.3, max_length=200,
+                 doc_stride=50, max_question_tokens=20, decoder="argmax", n_best=5, max_answer_tokens=9,
+                 eval_batch_size=1, mixed_precision="no")
+    saved = RunConfig().replace(**model, **RUN_SETTINGS)
+    assert saved.for_inference() == RunConfig().replace(**model)
+
+
+@pytest.fixture(scope="module")
+def limited_checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
+    """The tiny checkpoint as if trained with --max-eval-examples 4 (and other run-only limits)."""
+    folder = tmp_path_factory.mktemp("limited") / "best"
+    shutil.copytree(tiny_checkpoint, folder)
+    saved = json.loads((folder / "spokenqa.json").read_text())
+    saved["config"].update(max_eval_examples=4, max_train_examples=5, num_threads=1, eval_file="gone.json")
+    (folder / "spokenqa.json").write_text(json.dumps(saved))
+    return folder
+
+
+def test_evaluate_and_predict_do_the_whole_file_whatever_the_training_run_limited(limited_checkpoint, tmp_path,
+                                                                                 capsys):
+    assert main(["evaluate", "--checkpoint", str(limited_checkpoint), "--data", str(SAMPLE)]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    assert scores["official"]["questions"] == 27 and scores["reference"]["answers"] == 27
+    assert main(["evaluate", "--checkpoint", str(limited_checkpoint), "--max-eval-examples", "3"]) == 0
+    assert json.loads(capsys.readouterr().out)["official"]["questions"] == 3  # its own flag limits it
+    out = tmp_path / "p.json"
+    assert main(["predict", "--checkpoint", str(limited_checkpoint), "--data", str(SAMPLE), "--out", str(out)]) == 0
+    assert len(json.loads(out.read_text())) == 27
+
+
+def test_ask_and_serve_load_the_models_settings_only(limited_checkpoint):
+    from spokenqa.qa import QA
+
+    qa = QA.load(limited_checkpoint, device="cpu")
+    assert qa.cfg.max_eval_examples is None and qa.cfg.eval_file is None and qa.cfg.num_threads is None
+    assert qa.cfg.model == preset("cpu").replace(model=qa.cfg.model).model  # the model's own fields kept
+    assert qa.cfg.mixed_precision == "no" and qa.cfg.eval_batch_size == 8
+
+
+# --- bad input: one line, before the model loads ---------------------------------------------------
+
+def _cli(args: list[str], cwd: Path) -> tuple[int, str, bool, float]:
+    """Run the CLI in a fresh interpreter: (status, stderr, whether torch got imported, seconds).
+
+    Torch is what model loading needs first; not importing it shows no model work began."""
+    code = ("import sys, time; t = time.perf_counter(); from spokenqa.cli import main; rc = main(sys.argv[1:]); "
+            "print(f'@@ {\"torch\" in sys.modules} {time.perf_counter() - t:.3f}', file=sys.stderr); sys.exit(rc)")
+    proc = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, cwd=cwd)
+    *lines, marker = proc.stderr.strip().splitlines()
+    _, torch_loaded, seconds = marker.split()
+    return proc.returncode, "\n".join(lines), torch_loaded == "True", float(seconds)
+
+
+def test_bad_input_is_told_before_the_model_loads(tiny_checkpoint, tmp_path):
+    """Seen before the fix: about 8.6 s to each of these errors (model loaded first). Now no torch
+    import at all; the bound is generous for a loaded 2-core machine (measured: well under 0.5 s)."""
+    not_json = tmp_path / "notes.json"
+    not_json.write_text("these are notes, not JSON")
+    ckpt = str(tiny_checkpoint)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    cases = [
+        (["evaluate", "--checkpoint", ckpt, "--data", str(tmp_path / "missing.json")], "missing.json: no such"),
+        (["evaluate", "--checkpoint", ckpt, "--data", str(not_json)], "notes.json: not valid JSON"),
+        (["evaluate", "--checkpoint", str(tmp_path / "nope"), "--data", str(SAMPLE)], "nope: no such checkpoint folder"),
+        (["evaluate", "--checkpoint", ckpt, "--data", str(SAMPLE), "--out", str(blocker / "ev")],
+         "cannot create the output folder"),
+        (["predict", "--checkpoint", ckpt, "--data", str(not_json), "--out", str(tmp_path / "p.json")],
+         "not valid JSON"),
+        (["ask", "--checkpoint", ckpt, "--question", "when", "--context", "  "], "--context: the context is empty"),
+        (["ask", "--checkpoint", ckpt, "--question", " ", "--context", "text"], "--question: empty question"),
+        (["ask", "--checkpoint", ckpt, "--question", "when", "--audio", str(tmp_path / "gone.wav")],
+         "gone.wav: no such audio file"),
+        (["ask", "--checkpoint", str(tmp_path / "nope"), "--question", "when", "--context", "text"],
+         "no such checkpoint folder"),
+        (["train", "--train", str(tmp_path / "missing.json"), "--out", str(tmp_path / "run")], "no such data file"),
+        (["serve", "--checkpoint", str(tmp_path / "nope")], "no such checkpoint folder"),
+    ]
+    for args, expected in cases:
+        status, err, torch_loaded, seconds = _cli(args, tmp_path)
+        assert status == 2 and len(err.splitlines()) == 1 and expected in err, (args, err)
+        assert "no speech" not in err
+        assert not torch_loaded, f"{args}: torch was imported before the input was checked"
+        assert seconds < 3.0, f"{args}: {seconds:.2f} s to the error"
+
+
+def test_missing_checkpoint_folder_is_named_as_such(tmp_path, capsys):
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "nowhere"), "--data", str(SAMPLE)]) == 2
+    err = capsys.readouterr().err
+    assert f"{tmp_path / 'nowhere'}: no such checkpoint folder" in err and "safetensors" not in err
+
+
+def test_text_context_errors_carry_no_audio_hint(tiny_checkpoint):
+    from spokenqa.errors import ConfigError
+    from spokenqa.qa import QA
+
+    qa = QA.load(tiny_checkpoint, device="cpu")
+    with pytest.raises(ConfigError, match=r"^the context is empty$"):
+        qa.answer("when", context=" \n")
+
+
+def test_failed_commands_create_no_outputs(tiny_checkpoint, tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data": [{"paragraphs": [{"context": "c"}]}]}')  # no 'qas'
+    commands = {
+        "stats": ["stats", "--data", str(bad), "--out", str(tmp_path / "stats" / "deep")],
+        "evaluate": ["evaluate", "--checkpoint", str(tiny_checkpoint), "--data", str(bad), "--out",
+                     str(tmp_path / "ev")],
+        "predict": ["predict", "--checkpoint", str(tiny_checkpoint), "--data", str(bad), "--out",
+                    str(tmp_path / "pred" / "p.json")],
+        "train": ["train", "--train", str(bad), "--out", str(tmp_path / "run"), "--model", str(tiny_checkpoint)],
+    }
+    for name, args in commands.items():
+        assert main(args) == 2, name
+        assert "missing 'qas'" in capsys.readouterr().err, name
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.json"]
+
+
+def test_evaluate_and_stats_print_the_same_answer_counts(tiny_checkpoint, tmp_path, capsys):
+    """An empty gold answer is skipped; the terminal says so, and both commands count alike."""
+    data = json.loads(SAMPLE.read_text())
+    data["data"][0]["paragraphs"][0]["qas"][0]["answers"].append({"text": "", "answer_start": 0})
+    path = tmp_path / "one_empty.json"
+    path.write_text(json.dumps(data))
+    assert main(["evaluate", "--checkpoint", str(tiny_checkpoint), "--data", str(path)]) == 0
+    captured = capsys.readouterr()
+    line = f"spokenqa: {path}: 27 questions, 28 answer entries: 27 used, 1 skipped (empty or not in the context)"
+    assert line in captured.err.splitlines()
+    assert json.loads(captured.out)["reference"]["answers"] == 27
+    assert main(["stats", "--data", str(path), "--out", str(tmp_path / "st")]) == 0
+    assert line in capsys.readouterr().err.splitlines()
