@@ -17,22 +17,19 @@ the paragraphs already in the file.
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 import os
 import random
 import re
 import sys
 import tempfile
 import time
-from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spokenqa.errors import AudioError, DataError
+from spokenqa.runner import Executor, append_line, progress_bar, read_jsonl
 
 FIELDS = (
     "order",
@@ -122,59 +119,19 @@ def load_tasks(
 def read_done(out_path: Path) -> dict[tuple[int, int], dict[str, Any]]:
     """Rows already in ``out_path``, keyed by (article_index, paragraph_index). A last line cut
     short by an interruption is removed from the file; a bad line elsewhere is a DataError."""
-    done: dict[tuple[int, int], dict[str, Any]] = {}
-    if not out_path.exists():
-        return done
-    good_end = 0
-    with open(out_path, "rb") as fh:
-        raw = fh.read()
-    pos = 0
-    lineno = 0
-    while pos < len(raw):
-        nl = raw.find(b"\n", pos)
-        end = len(raw) if nl < 0 else nl + 1
-        line = raw[pos:end]
-        lineno += 1
-        try:
-            row = json.loads(line)
-            key = (int(row["article_index"]), int(row["paragraph_index"]))
-            if nl < 0:
-                raise ValueError("no newline")
-        except (ValueError, KeyError, TypeError):
-            if end == len(raw):  # torn last line: drop it
-                break
-            raise DataError(f"{out_path}:{lineno}: not a synthesize result line") from None
-        done[key] = row
-        good_end = end
-        pos = end
-    if good_end < len(raw):
-        with open(out_path, "r+b") as fh:
-            fh.truncate(good_end)
-            fh.flush()
-            os.fsync(fh.fileno())
-    return done
+    return read_jsonl(out_path, _row_key, "synthesize result")
 
 
-def _append(fh: Any, row: dict[str, Any]) -> None:
-    fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-    fh.flush()
-    os.fsync(fh.fileno())
+def _row_key(row: dict[str, Any]) -> tuple[int, int]:
+    return int(row["article_index"]), int(row["paragraph_index"])
 
 
 # --------------------------------------------------------------------------------------------
 # Worker
 
 
-_worker_cfg: dict[str, Any] = {}
-
-
-def _init_worker(cfg: dict[str, Any], ignore_sigint: bool = False) -> None:
-    if ignore_sigint:  # Ctrl-C reaches the whole process group: let the parent handle it
-        import signal
-
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_cfg.clear()
-    _worker_cfg.update(cfg)
+def _warm(cfg: Mapping[str, Any]) -> None:
+    """Load pocketsphinx before the first paragraph, so its asr_s does not include the load."""
     from spokenqa import asr
 
     asr.warm_up("pocketsphinx")
@@ -228,12 +185,8 @@ def process_paragraph(task: Task, voice: str, keep_audio_dir: str | None) -> dic
     }
 
 
-def _work(task: Task) -> tuple[Task, dict[str, Any] | None, str | None]:
-    try:
-        row = process_paragraph(task, _worker_cfg["voice"], _worker_cfg["keep_audio_dir"])
-        return task, row, None
-    except AudioError as exc:
-        return task, None, str(exc)
+def _work(task: Task, cfg: Mapping[str, Any]) -> dict[str, Any]:
+    return process_paragraph(task, cfg["voice"], cfg["keep_audio_dir"])
 
 
 # --------------------------------------------------------------------------------------------
@@ -246,44 +199,51 @@ class SynthesizeStats:
     skipped: int = 0
     written: int = 0
     failed: int = 0
+    retried: int = 0
     audio_s: float = 0.0
     tts_s: float = 0.0
     asr_s: float = 0.0
     wall_s: float = 0.0
-    workers: int = 1
+    ran_on: str = ""
 
     def summary(self) -> str:
         n = max(1, self.written)
         per_core = (self.tts_s + self.asr_s) / n
         return (
             f"{self.written} paragraphs written, {self.skipped} already done, {self.failed} "
-            f"failed; {self.audio_s / 3600:.2f} h audio; {self.wall_s:.1f} s wall with "
-            f"{self.workers} worker(s); per paragraph: tts {self.tts_s / n:.2f} s + asr "
-            f"{self.asr_s / n:.2f} s = {per_core:.2f} s of one core"
+            f"failed, {self.retried} retried after a worker died; {self.audio_s / 3600:.2f} h "
+            f"audio; {self.wall_s:.1f} s wall with {self.ran_on or 'nothing to do'}; per "
+            f"paragraph: tts {self.tts_s / n:.2f} s + asr {self.asr_s / n:.2f} s = "
+            f"{per_core:.2f} s of one core"
         )
 
 
 def synthesize_squad(
     in_json: str | os.PathLike[str],
     out_json: str | os.PathLike[str],
-    workers: int = 1,
+    workers: int | None = None,
     keep_audio_dir: str | os.PathLike[str] | None = None,
     *,
     max_paragraphs: int | None = None,
     seed: int | None = None,
     voice: str = "cmu_us_slt_arctic_hts",
     progress: bool = True,
+    ray: str | None = None,
+    batch_size: int | None = None,
 ) -> SynthesizeStats:
     """Speak and transcribe the paragraphs of ``in_json`` (SQuAD v1.1) into ``out_json`` (JSONL,
     one row per paragraph; see the module docstring). Resumable: paragraphs already in
     ``out_json`` are skipped. ``keep_audio_dir`` keeps each paragraph's audio as
     ``AAA_PPP.wav`` (article and paragraph index; 16 kHz mono 16-bit; the word times refer
-    to it). Returns counts and timings; failed paragraphs are reported on stderr and left for a
-    later run."""
+    to it; on a Ray cluster it must be a folder every node writes to). ``workers``, ``ray`` and
+    ``batch_size`` choose where paragraphs run (``spokenqa.runner.Executor``): locally, lines
+    are in input order; on Ray, in completion order (the key is article_index/paragraph_index,
+    and ``order`` gives the input order). Returns counts and timings; failed paragraphs are
+    reported on stderr and left for a later run."""
     from spokenqa import tts
 
-    if workers < 1:
-        raise AudioError(f"--workers must be at least 1, got {workers}")
+    executor = Executor(workers=workers, ray=ray, batch_size=batch_size)
+    executor.check()
     if not tts.available():
         raise AudioError(f"Festival (text2wave) or sox not found: {tts.SETUP_HINT}")
     out_path = Path(out_json)
@@ -303,92 +263,38 @@ def synthesize_squad(
     keep = None
     if keep_audio_dir is not None:
         Path(keep_audio_dir).mkdir(parents=True, exist_ok=True)
-        keep = str(keep_audio_dir)
-    stats = SynthesizeStats(selected=len(tasks), skipped=len(tasks) - len(todo), workers=workers)
+        keep = str(Path(keep_audio_dir).resolve())  # workers may not share the driver's cwd
+    stats = SynthesizeStats(selected=len(tasks), skipped=len(tasks) - len(todo))
     cfg = {"voice": voice, "keep_audio_dir": keep}
-    start = time.perf_counter()
-    bar = _progress(len(todo), progress)
-    try:
-        with open(out_path, "a", encoding="utf-8") as fh:
-            for task, row, err in _run(todo, workers, cfg):
-                if err is not None:
-                    stats.failed += 1
-                    msg = f"paragraph {task.article_index}/{task.paragraph_index}: {err}"
-                    (bar.write(msg, file=sys.stderr) if bar else print(msg, file=sys.stderr))
-                else:
-                    assert row is not None
-                    _append(fh, row)
-                    stats.written += 1
-                    stats.audio_s += row["audio_s"]
-                    stats.tts_s += row["tts_s"]
-                    stats.asr_s += row["asr_s"]
-                if bar:
-                    bar.update(1)
-                    bar.set_postfix(audio_h=f"{stats.audio_s / 3600:.2f}", failed=stats.failed)
-    finally:
-        if bar:
-            bar.close()
-        stats.wall_s = time.perf_counter() - start
+    with executor:  # on Ray: disconnects at the end (stopping a Ray started for the run)
+        if todo:
+            executor.start()  # before the clock and the bar: items/s without Ray's start-up
+        start = time.perf_counter()
+        bar = progress_bar(len(todo), progress, "para", "synthesize")
+        try:
+            with open(out_path, "a", encoding="utf-8") as fh:
+                for outcome in executor.run(todo, _work, _warm, cfg):
+                    task, row = outcome.item, outcome.row
+                    stats.retried += outcome.retried
+                    if row is None:
+                        stats.failed += 1
+                        msg = f"paragraph {task.article_index}/{task.paragraph_index}: {outcome.error}"
+                        (bar.write(msg, file=sys.stderr) if bar else print(msg, file=sys.stderr))
+                    else:
+                        append_line(fh, row)
+                        stats.written += 1
+                        stats.audio_s += row["audio_s"]
+                        stats.tts_s += row["tts_s"]
+                        stats.asr_s += row["asr_s"]
+                    if bar:
+                        bar.update(1)
+                        bar.set_postfix(audio_h=f"{stats.audio_s / 3600:.2f}", failed=stats.failed)
+        finally:
+            if bar:
+                bar.close()
+            stats.wall_s = time.perf_counter() - start
+            stats.ran_on = executor.describe() if executor.cpus else ""
     return stats
-
-
-def _progress(total: int, enabled: bool) -> Any:
-    if not enabled or total == 0:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit="para", desc="synthesize", dynamic_ncols=True, smoothing=0.1)
-
-
-def _run(
-    todo: list[Task], workers: int, cfg: dict[str, Any]
-) -> Iterator[tuple[Task, dict[str, Any] | None, str | None]]:
-    if not todo:
-        return
-    if workers == 1:
-        _init_worker(cfg)
-        for task in todo:
-            yield _work(task)
-        return
-    # spawn: the parent may hold threads (tqdm, torch) that fork would copy in a bad state.
-    # ProcessPoolExecutor (unlike multiprocessing.Pool) fails instead of hanging when a worker
-    # dies. Results come back in input order, so the file's line order does not depend on
-    # scheduling; at most 2 tasks per worker are in flight, so an interruption loses little.
-    ctx = mp.get_context("spawn")
-    pool = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(cfg, True))
-    pending: deque[Future] = deque()
-    tasks = iter(todo)
-    try:
-        for task in tasks:
-            pending.append(pool.submit(_work, task))
-            if len(pending) >= 2 * workers:
-                break
-        while pending:
-            future = pending.popleft()
-            try:
-                result = future.result()
-            except BrokenProcessPool:
-                raise AudioError(
-                    "a synthesize worker process stopped unexpectedly (killed, out of memory, or it "
-                    "could not start); rerun to resume"
-                ) from None
-            nxt = next(tasks, None)
-            if nxt is not None:
-                pending.append(pool.submit(_work, nxt))
-            yield result
-    except BaseException:
-        # Interrupted (Ctrl-C) or failed: stop the workers now rather than let them finish the
-        # paragraphs they hold; those are redone on the next run.
-        for future in pending:
-            future.cancel()
-        processes = list(getattr(pool, "_processes", {}).values())
-        pool.shutdown(wait=False, cancel_futures=True)
-        for proc in processes:
-            proc.terminate()
-        for proc in processes:
-            proc.join(timeout=5)
-        raise
-    pool.shutdown(wait=True)
 
 
 def write_squad(out_jsonl: str | os.PathLike[str], squad_json: str | os.PathLike[str]) -> Any:
