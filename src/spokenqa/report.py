@@ -10,20 +10,36 @@ import matplotlib
 
 matplotlib.use("Agg")  # files only; no display on servers
 import matplotlib.pyplot as plt
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from spokenqa.config import RunConfig
 from spokenqa.data import Example, word_lengths
 from spokenqa.features import AlignStats
 
 
-def _hist(path: Path, values: list[int], title: str, xlabel: str, bins: int = 50) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    if values:
-        ax.hist(values, bins=bins, color="#4c72b0")
-    ax.set(title=f"{title} (n={len(values)})", xlabel=xlabel, ylabel="count")
+def _save(fig: Figure, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def hist_figure(values: list[int], title: str, xlabel: str, max_bins: int = 50) -> Figure:
+    """A histogram of counts (words, tokens): one bar per integer value where they fit, so no
+    bar straddles two values, and integer ticks on both axes (a count has no fractions)."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if values:
+        lo, hi = min(values), max(values)
+        bins = [v - 0.5 for v in range(lo, hi + 2)] if hi - lo < max_bins else max_bins
+        ax.hist(values, bins=bins, color="#4c72b0")
+    ax.set(title=f"{title} (n={len(values)})", xlabel=xlabel, ylabel="count")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    return fig
+
+
+def _hist(path: Path, values: list[int], title: str, xlabel: str) -> None:
+    _save(hist_figure(values, title, xlabel), path)
 
 
 def write_length_figures(folder: Path, examples: list[Example], split: str) -> None:
@@ -49,18 +65,44 @@ def write_data_figures(
         _hist(folder / "eval_span_tokens.png", eval_span_tokens, "validation: gold span length", "sub-word tokens")
 
 
-def _curve(path: Path, epochs: list[int], series: dict[str, list[float | None]], title: str) -> None:
-    fig, ax = plt.subplots(figsize=(6, 3.5))
-    for label, values in series.items():
-        pts = [(e, v) for e, v in zip(epochs, values) if v is not None]
-        if pts:
-            ax.plot(*zip(*pts), marker="o", label=label)
-    ax.set(title=title, xlabel="epoch")
-    if ax.get_lines():
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+# Each series of a panel gets its own marker and line style as well as its colour, so two series
+# with equal values (official EM and reference EM x100 often are) stay visible, and print in grey.
+_STYLES = [("o", "-"), ("s", "--"), ("^", ":"), ("D", "-.")]
+
+Panel = tuple[str, dict[str, list[float | None]]]  # (y-axis label, {series label: values})
+
+
+def curve_figure(x: list[float], panels: list[Panel], title: str) -> Figure:
+    """Curves over epochs, one panel per metric family (side by side, same y scale)."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 3.5), sharey=len(panels) > 1,
+                             squeeze=False)
+    for ax, (ylabel, series) in zip(axes[0], panels):
+        for (label, values), (marker, style) in zip(series.items(), _STYLES):
+            pts = [(e, v) for e, v in zip(x, values) if v is not None]
+            if pts:
+                ax.plot(*zip(*pts), marker=marker, linestyle=style, label=label, markerfacecolor="none")
+        ax.set(xlabel="epoch", ylabel=ylabel)
+        if ax.get_lines():
+            ax.legend()
+    fig.suptitle(title)
+    return fig
+
+
+def _curve(path: Path, x: list[float], panels: list[Panel], title: str) -> None:
+    _save(curve_figure(x, panels, title), path)
+
+
+def _score_panels(scores: list[dict]) -> list[Panel]:
+    """EM/F1 of both metric families: official in percent, reference as fraction x100."""
+    def get(family: str, key: str, scale: float = 1.0) -> list[float | None]:
+        return [None if s.get(family, {}).get(key) is None else scale * s[family][key] for s in scores]
+
+    return [
+        ("official (SQuAD v1.1), %", {"official EM": get("official", "exact_match"),
+                                      "official F1": get("official", "f1")}),
+        ("reference (per answer entry) x100", {"reference EM": get("reference", "em", 100.0),
+                                               "reference F1": get("reference", "f1", 100.0)}),
+    ]
 
 
 def write_training_figures(
@@ -72,34 +114,19 @@ def write_training_figures(
     folder.mkdir(parents=True, exist_ok=True)
     epochs = [h["epoch"] for h in history]
     scored = [h.get("scores") or {} for h in history]
-
-    def get(family: str, key: str) -> list[float | None]:
-        return [s.get(family, {}).get(key) for s in scored]
-
-    _curve(folder / "train_loss.png", epochs, {"train loss": [h.get("train_loss") for h in history]}, "training loss")
-    _curve(
-        folder / "val_em_f1.png",
-        epochs,
-        {
-            "official EM (%)": get("official", "exact_match"),
-            "official F1 (%)": get("official", "f1"),
-            "reference EM x100": [None if v is None else 100 * v for v in get("reference", "em")],
-            "reference F1 x100": [None if v is None else 100 * v for v in get("reference", "f1")],
-        },
-        "validation EM and F1",
-    )
-    _curve(folder / "val_wer.png", epochs, {"reference WER": get("reference", "wer")}, "validation WER")
+    _curve(folder / "train_loss.png", epochs,
+           [("loss (mean per training window)", {"train loss": [h.get("train_loss") for h in history]})],
+           "training loss")
+    _curve(folder / "val_em_f1.png", epochs, _score_panels(scored), "validation EM and F1")
+    _curve(folder / "val_wer.png", epochs,
+           [("WER (fraction; may exceed 1)", {"reference WER": [s.get("reference", {}).get("wer") for s in scored]})],
+           "validation WER")
     if curve:
         points = sorted([(c["epoch"], c["scores"]) for c in curve if c.get("scores")]
                         + [(h["epoch"], h["scores"]) for h in history if h.get("scores")],
                         key=lambda p: p[0])
-        x = [e for e, _ in points]
-        _curve(folder / "curve.png", x, {
-            "official EM (%)": [s["official"]["exact_match"] for _, s in points],
-            "official F1 (%)": [s["official"]["f1"] for _, s in points],
-            "reference EM x100": [100 * s["reference"]["em"] for _, s in points],
-            "reference F1 x100": [100 * s["reference"]["f1"] for _, s in points],
-        }, "validation scores during training")
+        _curve(folder / "curve.png", [e for e, _ in points], _score_panels([s for _, s in points]),
+               "validation scores during training")
 
 
 def _fmt(v: Any, digits: int = 4) -> str:
@@ -127,18 +154,20 @@ def epoch_table(history: list[dict[str, Any]]) -> str:
 
 def data_section(data_stats: dict[str, Any]) -> str:
     lines = []
-    files = [*data_stats.get("train", []), *([data_stats["eval"]] if data_stats.get("eval") else [])]
+    # the same file may be both (the demo trains and evaluates on the sample): each row says which
+    files = [("train", s) for s in data_stats.get("train", [])]
+    files += [("eval", data_stats["eval"])] if data_stats.get("eval") else []
     if files:
         lines += [
-            "| file | articles | paragraphs | questions | answers | repaired | skipped | questions dropped |",
-            "|---|---|---|---|---|---|---|---|",
+            "| split | file | articles | paragraphs | questions | answers | repaired | skipped | questions dropped |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
-        for s in files:
+        for split, s in files:
             lines.append(
-                f"| `{s['file']}` | {s['articles']} | {s['paragraphs']} | {s['questions']} | {s['answers']} | "
+                f"| {split} | `{s['file']}` | {s['articles']} | {s['paragraphs']} | {s['questions']} | {s['answers']} | "
                 f"{s['answers_repaired']} | {s['answers_skipped']} | {s['questions_without_answers']} |"
             )
-        notes = [n for s in files for n in s.get("examples", [])]
+        notes = [n for _, s in files for n in s.get("examples", [])]
         if notes:
             lines += ["", "Repairs and skips (first few):", *[f"- {n}" for n in notes[:10]]]
     for split in ("train_alignment", "eval_alignment"):

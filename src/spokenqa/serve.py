@@ -14,7 +14,9 @@ Endpoints (JSON in and out; every bad input gets a 4xx with ``{"error": "..."}``
   LRU store (oldest dropped first), so the id works until it is pushed out.
 - ``GET /v1/audio/{transcript_id}``: the uploaded audio as it was sent (byte ranges supported, so
   a browser can seek in it).
-- ``GET /health``: status, model, limits. ``GET /docs``, ``GET /openapi.json``: FastAPI's docs.
+- ``GET /health``: status, model, limits. ``GET /openapi.json``: the schema; ``GET /docs``:
+  Swagger UI over it, its script and style served from here (package ``swagger-ui-bundle-v2``),
+  not from a CDN, so the docs work offline like the page.
 - ``GET /``: the web page (``static/index.html``, ``app.js``, ``style.css``; nothing external).
 
 Limits: request bodies are capped by a middleware that answers 413 before reading a body whose
@@ -85,6 +87,18 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-cache",
+}
+# Swagger UI at /docs: FastAPI's page with the assets of the swagger-ui-bundle-v2 package (no CDN).
+# The page's one inline script starts Swagger UI; everything else must come from this server.
+DOCS_FILES = {"swagger-ui-bundle.js": "text/javascript", "swagger-ui.css": "text/css",
+              "favicon-32x32.png": "image/png"}
+DOCS_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+        "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
 }
 AUDIO_TYPES = {"WAV": "audio/wav", "WAVEX": "audio/wav", "FLAC": "audio/flac", "OGG": "audio/ogg",
                "MPEG": "audio/mpeg", "AIFF": "audio/aiff"}
@@ -597,6 +611,8 @@ def create_app(
             "The web page is at `/`."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served below from local assets; FastAPI's would load them from a CDN
+        redoc_url=None,  # ReDoc has no offline package here: not offered rather than half-working
     )
     app.state.service = service
     app.add_middleware(
@@ -689,6 +705,25 @@ def create_app(
     async def page():
         return FileResponse(STATIC / "index.html", media_type="text/html", headers=PAGE_HEADERS)
 
+    @app.get("/docs", include_in_schema=False)
+    async def docs():
+        from fastapi.openapi.docs import get_swagger_ui_html
+
+        _swagger_ui_folder()  # a missing package is a 404 naming it, not a blank page
+        page = get_swagger_ui_html(
+            openapi_url="/openapi.json", title="spokenqa API", swagger_js_url="/docs/swagger-ui-bundle.js",
+            swagger_css_url="/docs/swagger-ui.css", swagger_favicon_url="/docs/favicon-32x32.png",
+            swagger_ui_parameters={"validatorUrl": None},  # Swagger UI's default sends the schema out
+        )
+        page.headers.update(DOCS_HEADERS)
+        return page
+
+    @app.get("/docs/{name}", include_in_schema=False)
+    async def docs_file(name: str):
+        if name not in DOCS_FILES:
+            raise HTTPException(404, f"no such file: /docs/{name}")
+        return FileResponse(_swagger_ui_folder() / name, media_type=DOCS_FILES[name], headers=DOCS_HEADERS)
+
     @app.get("/static/{name}", include_in_schema=False)
     async def static(name: str):
         if name not in PAGE_FILES:
@@ -696,6 +731,16 @@ def create_app(
         return FileResponse(STATIC / name, media_type=PAGE_FILES[name], headers=PAGE_HEADERS)
 
     return app
+
+
+def _swagger_ui_folder() -> Path:
+    """The Swagger UI files of the swagger-ui-bundle-v2 package (a dependency of spokenqa)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        raise HTTPException(404, "the API docs need the swagger-ui-bundle-v2 package (pip install "
+                                 "swagger-ui-bundle-v2); the schema is at /openapi.json") from None
+    return Path(swagger_ui_path)
 
 
 def _version() -> str:
