@@ -87,7 +87,8 @@ class TranscribeStats:
     failed: int = 0
     retried: int = 0
     audio_s: float = 0.0
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # from the first item sent out (Ray's start-up not included)
+    startup_s: float = 0.0  # connecting to (or starting) Ray
     ran_on: str = ""
 
     def summary(self) -> str:
@@ -96,7 +97,7 @@ class TranscribeStats:
             f"{self.written} recordings transcribed, {self.skipped} already done"
             f"{f' ({self.skipped_errors} of them error lines)' if self.skipped_errors else ''}, "
             f"{self.failed} "
-            f"failed (error lines), {self.retried} retried after a worker died; "
+            f"failed (error lines), {self.retried} retried; "
             f"{self.audio_s / 3600:.2f} h audio in {self.wall_s:.1f} s wall ({rate:.1f} s of audio "
             f"per s) with {self.ran_on or 'nothing to do'}"
         )
@@ -177,6 +178,7 @@ def transcribe_files(
             if bar:
                 bar.close()
             stats.wall_s = time.perf_counter() - start
+            stats.startup_s = executor.startup_s
             stats.ran_on = executor.describe() if executor.cpus else ""
     return stats
 

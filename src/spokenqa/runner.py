@@ -50,8 +50,9 @@ LOCAL_RAY_OBJECT_STORE = (
 
 @dataclass(frozen=True)
 class Outcome:
-    """One item's result: ``row`` to write, or ``error`` (one line); ``retried`` when its batch had
-    to be run again because a worker died."""
+    """One item's result: ``row`` to write, or ``error`` (one line); ``retried`` when it ran more
+    than once (its batch's worker died and Ray ran the batch again, or the batch failed for good
+    and was split into single items)."""
 
     item: Any
     row: dict[str, Any] | None
@@ -92,7 +93,7 @@ class Executor:
     batch_size: int | None = None
     max_retries: int = RAY_MAX_RETRIES
     cpus: int = field(default=0, init=False)  # processes or Ray CPUs, once the run has started
-    where: str = field(default="", init=False)  # "this machine", the Ray address, or "a local Ray"
+    where: str = field(default="", init=False)  # which Ray: its address, or "a local Ray"
     startup_s: float = field(default=0.0, init=False)  # connecting to (or starting) Ray
     _ray: Any = field(default=None, init=False, repr=False)  # the ray module once connected
     _owns_ray: bool = field(default=False, init=False, repr=False)  # this Executor connected
@@ -170,7 +171,7 @@ class Executor:
         self, items: Sequence[Any], work: WorkFn, warm: WarmFn, cfg: Mapping[str, Any]
     ) -> Iterator[Outcome]:
         workers = self.workers or 1
-        self.cpus, self.where = workers, "this machine"
+        self.cpus = workers
         if workers == 1:
             warm(cfg)
             for item in items:
@@ -273,22 +274,29 @@ class Executor:
                 try:
                     attempt, results = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    if len(batch) > 1:  # find the item that kills its worker: one task each
+                    if len(batch) > 1:  # find the item that fails: one task each
                         queue.extendleft(([item], True) for item in reversed(batch))
                         continue
-                    yield Outcome(
-                        batch[0],
-                        None,
-                        f"worker failed {self.max_retries + 1} times on "
-                        f"this item: {_one_line(exc)}",
-                        retried=True,
-                    )
+                    yield self._failed(ray, batch[0], exc)
                     continue
                 for item, (row, error) in zip(batch, results):
                     yield Outcome(item, row, error, retried=rerun or attempt > 0)
         finally:
             for ref in pending:  # interrupted: do not leave the cluster busy with our batches
                 ray.cancel(ref, force=True)
+
+    def _failed(self, ray: Any, item: Any, exc: BaseException) -> Outcome:
+        """The error of an item whose task raised (the code itself: not retried, as it would
+        only raise again) or whose worker died on every try."""
+        if isinstance(exc, ray.exceptions.RayTaskError):
+            cause = getattr(exc, "cause", None) or exc
+            return Outcome(item, None, f"{type(cause).__name__}: {_one_line(cause)}")
+        return Outcome(
+            item,
+            None,
+            f"its worker died {self.max_retries + 1} times ({type(exc).__name__}: {_one_line(exc)})",
+            retried=True,
+        )
 
 
 def _init_pool_worker(warm: WarmFn, cfg: Mapping[str, Any]) -> None:

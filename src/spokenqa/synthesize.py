@@ -203,7 +203,8 @@ class SynthesizeStats:
     audio_s: float = 0.0
     tts_s: float = 0.0
     asr_s: float = 0.0
-    wall_s: float = 0.0
+    wall_s: float = 0.0  # from the first item sent out (Ray's start-up not included)
+    startup_s: float = 0.0  # connecting to (or starting) Ray
     ran_on: str = ""
 
     def summary(self) -> str:
@@ -211,7 +212,7 @@ class SynthesizeStats:
         per_core = (self.tts_s + self.asr_s) / n
         return (
             f"{self.written} paragraphs written, {self.skipped} already done, {self.failed} "
-            f"failed, {self.retried} retried after a worker died; {self.audio_s / 3600:.2f} h "
+            f"failed, {self.retried} retried; {self.audio_s / 3600:.2f} h "
             f"audio; {self.wall_s:.1f} s wall with {self.ran_on or 'nothing to do'}; per "
             f"paragraph: tts {self.tts_s / n:.2f} s + asr {self.asr_s / n:.2f} s = "
             f"{per_core:.2f} s of one core"
@@ -293,6 +294,7 @@ def synthesize_squad(
             if bar:
                 bar.close()
             stats.wall_s = time.perf_counter() - start
+            stats.startup_s = executor.startup_s
             stats.ran_on = executor.describe() if executor.cpus else ""
     return stats
 
