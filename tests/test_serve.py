@@ -432,7 +432,7 @@ def test_cli_serve_runs_a_server(tiny_checkpoint):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "spokenqa", "serve", "--checkpoint", str(tiny_checkpoint), "--port", "0",
-         "--threads", "1", "--quiet", "--max-questions", "2"],
+         "--threads", "1", "--quiet", "--max-questions", "2", "--backend", "torch"],  # no ONNX export notice first
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
     )
     try:

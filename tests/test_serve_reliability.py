@@ -484,7 +484,7 @@ def test_rss_stays_bounded_under_load(tiny_checkpoint):
     seconds = float(os.environ.get("SPOKENQA_LOAD_SECONDS", "6"))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "spokenqa", "serve", "--checkpoint", str(tiny_checkpoint),
-                             "--port", "0", "--threads", "1", "--quiet"],
+                             "--port", "0", "--threads", "1", "--quiet", "--backend", "torch"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
     try:
         line = proc.stdout.readline()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from spokenqa.backend import add_backend_args
 from spokenqa.cli_args import positive
 from spokenqa.errors import ConfigError, SpokenQAError
 
@@ -147,6 +148,7 @@ def add_evaluate_parser(sub) -> None:
                    help="score the first N questions only (default: all; a checkpoint's training limit is not inherited)")
     p.add_argument("--eval-batch-size", type=positive(int), metavar="N",
                    help="windows per batch (default: the checkpoint's, which reproduces its validation scores)")
+    add_backend_args(p)
     p.set_defaults(func=evaluate_command)
 
 
@@ -229,12 +231,10 @@ def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     if not cfg.lowercase:
         examples, stats = load_squad(args.data, False, require_answers, max_questions=limit)
 
-    from spokenqa.inference import prepare_for_inference
-    from spokenqa.model import load_checkpoint
+    from spokenqa.backend import load_for_inference
 
-    model, tokenizer, _ = load_checkpoint(folder)
-    _, precision = prepare_for_inference(model, cfg.mixed_precision)
-    return model, tokenizer, cfg, examples, stats, precision
+    model, tokenizer, _, runtime = load_for_inference(folder, args.backend, args.quantize)
+    return model, tokenizer, cfg, examples, stats, runtime
 
 
 def evaluate_command(args: argparse.Namespace) -> int:
@@ -244,15 +244,15 @@ def evaluate_command(args: argparse.Namespace) -> int:
 
 def _evaluate(args: argparse.Namespace) -> int:
     out = _output_folder(Path(args.out)) if args.out else None
-    model, tokenizer, cfg, examples, stats, precision = _load_for_eval(args, require_answers=True)
+    model, tokenizer, cfg, examples, stats, runtime = _load_for_eval(args, require_answers=True)
     from spokenqa.inference import evaluate_examples
 
-    result = evaluate_examples(model, tokenizer, examples, cfg, precision, progress=True)
+    result = evaluate_examples(model, tokenizer, examples, cfg, runtime.precision, progress=True)
     print(f"spokenqa: {stats.summary()}", file=sys.stderr)
-    print(json.dumps(result.scores, indent=2))
+    print(json.dumps({**result.scores, **runtime.to_dict()}, indent=2))
     if out is not None:
         _write_text(out / "metrics.json", json.dumps(
-            {**result.scores, "data": stats.to_dict(), "alignment": result.align.summary()},
+            {**result.scores, **runtime.to_dict(), "data": stats.to_dict(), "alignment": result.align.summary()},
             indent=2) + "\n")
         _write_text(out / "predictions.json", json.dumps({p.id: p.text for p in result.predictions}, indent=2) + "\n")
         nbest = {p.id: [s.__dict__ for s in p.nbest] for p in result.predictions}
@@ -267,6 +267,7 @@ def add_predict_parser(sub) -> None:
                    help="SQuAD-format file; every question is answered (gold answers optional)")
     p.add_argument("--out", required=True, metavar="FILE", help="predictions.json: {question_id: answer}")
     _add_decoding_args(p)
+    add_backend_args(p)
     p.set_defaults(func=predict_command)
 
 
@@ -280,12 +281,12 @@ def predict_command(args: argparse.Namespace) -> int:
 
 def _predict(args: argparse.Namespace, out: Path) -> int:
     _output_folder(out.parent)
-    model, tokenizer, cfg, examples, _, precision = _load_for_eval(args, require_answers=False)
+    model, tokenizer, cfg, examples, _, runtime = _load_for_eval(args, require_answers=False)
     from spokenqa.inference import answer_examples
 
-    predictions, _ = answer_examples(model, tokenizer, examples, cfg, precision, progress=True)
+    predictions, _ = answer_examples(model, tokenizer, examples, cfg, runtime.precision, progress=True)
     _write_text(out, json.dumps({p.id: p.text for p in predictions}, indent=2) + "\n")
-    print(f"wrote {len(predictions)} predictions to {out}")
+    print(f"wrote {len(predictions)} predictions to {out} ({runtime})")
     return 0
 
 
@@ -326,6 +327,7 @@ def add_ask_parser(sub) -> None:
     p.add_argument("--top-k", type=positive(int), default=1, metavar="K",
                    help="answers per question, best first (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_backend_args(p)
     p.set_defaults(func=ask_command)
 
 
@@ -356,15 +358,17 @@ def ask_command(args: argparse.Namespace) -> int:
         context = None
     from spokenqa.qa import QA
 
-    qa = QA.load(folder)
+    qa = QA.load(folder, backend=args.backend, quantize=args.quantize)
     results = qa.answer(args.question, context=context, transcript=transcript, top_k=args.top_k)
     if args.json:
         payload = {
             "context": transcript.text if transcript else context,
             "results": [{"question": r.question, "answers": [a.to_dict() for a in r.answers]} for r in results],
+            **qa.runtime.to_dict(),
         }
         print(json.dumps(payload, ensure_ascii=False))
         return 0
+    print(f"spokenqa: answered with {qa.runtime}", file=sys.stderr)
     for r in results:
         print(f"Q: {r.question}")
         for rank, a in enumerate(r.answers, 1):
@@ -376,17 +380,36 @@ def ask_command(args: argparse.Namespace) -> int:
 
 
 def add_export_parser(sub) -> None:
-    p = sub.add_parser("export", help="write a checkpoint in Hugging Face's *ForQuestionAnswering layout")
-    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a `linear`-head checkpoint folder")
+    p = sub.add_parser("export", help="write a checkpoint in Hugging Face's *ForQuestionAnswering layout, or as ONNX")
+    p.add_argument("checkpoint", metavar="CHECKPOINT", help="a checkpoint folder (`linear` head for --format hf)")
     p.add_argument("out", metavar="OUT", help="folder to write (replaced atomically)")
-    p.add_argument("--dtype", default="fp16", choices=("fp16", "bf16", "fp32"),
-                   help="weight precision (default fp16: half the size of fp32)")
+    p.add_argument("--format", default="hf", choices=("hf", "onnx"),
+                   help="hf (default): safetensors for transformers and spokenqa; onnx: model.onnx (dynamic "
+                   "batch and sequence) with the tokenizer files, for ONNX Runtime")
+    p.add_argument("--dtype", choices=("fp16", "bf16", "fp32"),
+                   help="--format hf: weight precision (default fp16: half the size of fp32)")
+    p.add_argument("--quantize", choices=("int8",),
+                   help="--format onnx: dynamic int8 Linear layers (default: fp32)")
     p.set_defaults(func=export_command)
 
 
 def export_command(args: argparse.Namespace) -> int:
+    if args.format == "onnx":
+        if args.dtype:
+            raise ConfigError("--dtype is for --format hf; --format onnx takes --quantize int8 (default fp32)")
+        from spokenqa.onnx_backend import export_onnx
+
+        precision = args.quantize or "fp32"
+        out = export_onnx(args.checkpoint, args.out, precision)
+        size = (out / "model.onnx").stat().st_size / 1e6
+        print(f"wrote {out} (ONNX {precision}, {size:.1f} MB): model.onnx runs in ONNX Runtime; "
+              "spokenqa itself takes the checkpoint with --backend onnx")
+        return 0
+    if args.quantize:
+        raise ConfigError("--quantize is for --format onnx")
     from spokenqa.export import export_checkpoint
 
+    args.dtype = args.dtype or "fp16"
     out = export_checkpoint(args.checkpoint, args.out, args.dtype)
     size = (out / "model.safetensors").stat().st_size / 1e6
     print(f"wrote {out} ({args.dtype} weights, {size:.1f} MB): loads with "

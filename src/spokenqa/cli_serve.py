@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from spokenqa.backend import add_backend_args
 from spokenqa.cli_args import port, positive
 from spokenqa.errors import ConfigError
 
@@ -32,6 +33,7 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--max-questions", type=positive(int), metavar="N", help="per request (default 16)")
     p.add_argument("--max-context-chars", type=positive(int), metavar="N", help="default 20000")
     p.add_argument("--quiet", action="store_true", help="no access log")
+    add_backend_args(p)
     p.set_defaults(func=serve_command)
 
 
@@ -57,6 +59,6 @@ def serve_command(args: argparse.Namespace) -> int:
     }
     serve(
         args.checkpoint, args.host, args.port, access_log=not args.quiet, engine=args.engine,
-        threads=args.threads, device=args.device, **limits,
+        threads=args.threads, device=args.device, backend=args.backend, quantize=args.quantize, **limits,
     )
     return 0

@@ -29,6 +29,9 @@ DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 # transformers' base_model_prefix of the encoders spokenqa is used with; others use model_type
 _PREFIX = {"bert": "bert", "roberta": "roberta", "xlm-roberta": "roberta", "mpnet": "mpnet",
            "distilbert": "distilbert", "electra": "electra"}
+# The tokenizer files of the encoders above, copied into every exported folder where present.
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+                   "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spm.model")
 _ARCHITECTURE = {"bert": "BertForQuestionAnswering", "roberta": "RobertaForQuestionAnswering",
                  "xlm-roberta": "XLMRobertaForQuestionAnswering", "mpnet": "MPNetForQuestionAnswering",
                  "distilbert": "DistilBertForQuestionAnswering", "electra": "ElectraForQuestionAnswering"}
@@ -105,8 +108,7 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, dtype: str = "fp1
                   metadata={"format": "pt"})
         (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
         (tmp / "spokenqa.json").write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
-        for name in ("tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
-                     "vocab.json", "merges.txt", "sentencepiece.bpe.model", "spm.model"):
+        for name in TOKENIZER_FILES:
             if (checkpoint / name).is_file():
                 (tmp / name).write_bytes((checkpoint / name).read_bytes())
 

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -35,13 +36,18 @@ def cpu_supports_bf16() -> bool:
         return False
 
 
-def resolve_precision(mixed_precision: str, device: torch.device) -> str:
-    """'auto' -> 'bf16' on bf16-capable GPUs and CPUs, 'fp16' on older GPUs, else 'no'."""
+def resolve_precision(
+    mixed_precision: str, device: torch.device, cpu_bf16: Callable[[], bool] | None = None
+) -> str:
+    """'auto' -> 'bf16' on bf16-capable GPUs and CPUs, 'fp16' on older GPUs, else 'no'.
+
+    `cpu_bf16` probes the CPU (default `cpu_supports_bf16`, looked up at each call so a test can
+    replace it; tests pass their own to act out both kinds of CPU)."""
     if mixed_precision != "auto":
         return mixed_precision
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "bf16" if device.type == "cpu" and cpu_supports_bf16() else "no"
+    return "bf16" if device.type == "cpu" and (cpu_bf16 or cpu_supports_bf16)() else "no"
 
 
 def autocast(precision: str, device: torch.device) -> contextlib.AbstractContextManager:
@@ -51,8 +57,23 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def model_device(model: torch.nn.Module) -> torch.device:
-    return next(model.parameters()).device
+class ForwardPass:
+    """A forward pass that is not a torch module (spokenqa.onnx_backend.OnnxModel).
+
+    `predict_logits` calls it on a collated batch (torch tensors, as a SpanQAModel takes them) and
+    gets float32 start and end logits, (B, T) each, as numpy arrays; `one_thread` says the batch is
+    one of several run side by side, each on one core. Everything around the call (features,
+    batching, decoding) is shared with the torch path, so backends differ only here.
+    """
+
+    device = torch.device("cpu")
+
+    def __call__(self, batch: dict[str, torch.Tensor], one_thread: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+
+def model_device(model: torch.nn.Module | ForwardPass) -> torch.device:
+    return model.device if isinstance(model, ForwardPass) else next(model.parameters()).device
 
 
 def keep_linear_weights_in(model: torch.nn.Module, precision: str) -> None:
@@ -91,7 +112,7 @@ def cpu_streams(device: torch.device) -> int:
 
 
 def predict_logits(
-    model: SpanQAModel,
+    model: SpanQAModel | ForwardPass,
     features: Features,
     pad_id: int,
     batch_size: int,
@@ -105,18 +126,24 @@ def predict_logits(
     data, so predictions are reproducible run to run. With `streams` > 1 that many batches run
     at once in threads, each with one intra-op thread (torch's thread count is restored after);
     every batch is computed alone either way, so the logits do not depend on `streams`.
+    A `ForwardPass` model ignores `precision` (it has its own).
     """
-    model.eval()
+    if not isinstance(model, ForwardPass):
+        model.eval()
     device = model_device(model)
     start_out: list[np.ndarray] = [np.empty(0)] * len(features)
     end_out: list[np.ndarray] = [np.empty(0)] * len(features)
     batches = length_grouped_batches(features.lengths(), batch_size, seed=None, group=True)
 
-    def run(batch_indices: list[int]) -> None:
-        batch = {k: v.to(device) for k, v in collate(features, batch_indices, pad_id, labels=False).items()}
-        with torch.inference_mode(), autocast(precision, device):  # both are per thread
-            start, end = model(**batch)
-        start, end = start.float().cpu().numpy(), end.float().cpu().numpy()
+    def run(batch_indices: list[int], one_thread: bool = False) -> None:
+        batch = collate(features, batch_indices, pad_id, labels=False)
+        if isinstance(model, ForwardPass):
+            start, end = model(batch, one_thread)
+        else:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with torch.inference_mode(), autocast(precision, device):  # both are per thread
+                start, end = model(**batch)
+            start, end = start.float().cpu().numpy(), end.float().cpu().numpy()
         for row, f in enumerate(batch_indices):
             n = len(features.input_ids[f])
             start_out[f], end_out[f] = start[row, :n], end[row, :n]
@@ -131,7 +158,7 @@ def predict_logits(
         torch.set_num_threads(1)
         try:
             with ThreadPoolExecutor(streams) as pool:
-                for _ in pool.map(run, batches):
+                for _ in pool.map(lambda b: run(b, one_thread=True), batches):
                     bar.update()
         finally:
             torch.set_num_threads(threads)
@@ -147,7 +174,7 @@ class EvalResult:
 
 
 def answer_examples(
-    model: SpanQAModel,
+    model: SpanQAModel | ForwardPass,
     tokenizer: PreTrainedTokenizerBase,
     examples: list[Example],
     cfg: RunConfig,
@@ -162,7 +189,7 @@ def answer_examples(
 
 
 def evaluate_examples(
-    model: SpanQAModel,
+    model: SpanQAModel | ForwardPass,
     tokenizer: PreTrainedTokenizerBase,
     examples: list[Example],
     cfg: RunConfig,

@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 import torch
 
+from spokenqa.backend import Runtime, load_for_inference
 from spokenqa.data import Example, lower_keep_offsets
 from spokenqa.decode import decode
 from spokenqa.errors import ConfigError
 from spokenqa.export import resolve_checkpoint
 from spokenqa.features import prepare_eval_features
-from spokenqa.inference import predict_logits, prepare_for_inference, resolve_precision
-from spokenqa.model import load_checkpoint
+from spokenqa.inference import predict_logits, resolve_precision
 
 
 @dataclass
@@ -53,23 +53,29 @@ class QA:
 
     `QA.load` owns its model: where it answers in bf16/fp16 it keeps the Linear weights in that
     dtype (same logits as autocast, less work per call), so its `precision` is fixed at load.
+    `runtime` says what answers (backend, precision, device; spokenqa.backend); a model passed
+    in directly is a torch model answering in its config's precision.
     """
 
-    def __init__(self, model, tokenizer, cfg, device: torch.device) -> None:
+    def __init__(self, model, tokenizer, cfg, device: torch.device, runtime: Runtime | None = None) -> None:
         self.model, self.tokenizer, self.cfg, self.device = model, tokenizer, cfg, device
-        self.precision = resolve_precision(cfg.mixed_precision, device)
+        self.runtime = runtime or Runtime("torch", resolve_precision(cfg.mixed_precision, device), device)
+        self.precision = self.runtime.precision
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike | None = None, device: str | None = None,
-             threads: int | None = None) -> QA:
+             threads: int | None = None, backend: str = "auto", quantize: str | None = None) -> QA:
         """Load `checkpoint` (a folder written by `spokenqa train` or `spokenqa export`; default:
-        the model shipped with spokenqa) on `device` (default: cuda when present, else cpu)."""
+        the model shipped with spokenqa) on `device` (default: cuda when present, else cpu).
+
+        `backend`: "auto" (torch on a GPU or a CPU with native bf16, else ONNX Runtime fp32),
+        "torch" or "onnx"; `quantize="int8"`: ONNX Runtime with dynamic int8 Linear layers
+        (spokenqa.backend). `threads` sets torch's CPU threads, which ONNX Runtime uses too."""
         if threads:
             torch.set_num_threads(threads)
-        model, tokenizer, cfg = load_checkpoint(resolve_checkpoint(checkpoint))
+        model, tokenizer, cfg, runtime = load_for_inference(resolve_checkpoint(checkpoint), backend, quantize, device)
         cfg = cfg.for_inference()  # the model's settings, none of its training run's
-        target, _ = prepare_for_inference(model, cfg.mixed_precision, device)
-        return cls(model, tokenizer, cfg, target)
+        return cls(model, tokenizer, cfg, runtime.device, runtime)
 
     def answer(
         self,

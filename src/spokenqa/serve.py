@@ -181,6 +181,8 @@ class HealthOut(BaseModel):
     status: Literal["ok"]
     model: str
     checkpoint: str
+    backend: str  # torch | onnx
+    precision: str  # bf16 | fp16 | fp32 | int8
     device: str
     engine: str
     transcripts: int
@@ -557,11 +559,13 @@ def create_app(
     workers: int = 1,
     device: str | None = None,
     threads: int | None = None,
+    backend: str = "auto",
+    quantize: str | None = None,
     qa=None,
 ) -> FastAPI:
     """The FastAPI app: loads `checkpoint` once (default: the shipped model; or uses the loaded
-    `qa`), then serves the API and the page. Raises ConfigError for a folder that is not a
-    checkpoint or a bad limit."""
+    `qa`) with `backend` / `quantize` (spokenqa.backend), then serves the API and the page.
+    Raises ConfigError for a folder that is not a checkpoint or a bad limit."""
     from spokenqa.asr import ENGINES
     from spokenqa.export import resolve_checkpoint
 
@@ -580,7 +584,7 @@ def create_app(
         from spokenqa.qa import QA
 
         checkpoint = resolve_checkpoint(checkpoint)
-        qa = QA.load(checkpoint, device=device, threads=threads)
+        qa = QA.load(checkpoint, device=device, threads=threads, backend=backend, quantize=quantize)
         qa.answer("is it ready", context="the model is ready.")  # first call pays the lazy set-up
     service = Service(qa, str(checkpoint), limits, engine, workers)
     AnswerRequest = _answer_request_model(limits)
@@ -698,7 +702,7 @@ def create_app(
     @app.get("/health", response_model=HealthOut, tags=["meta"], summary="Status, model and limits")
     async def health() -> HealthOut:
         return HealthOut(status="ok", model=str(service.qa.cfg.model), checkpoint=service.checkpoint,
-                         device=str(service.qa.device), engine=service.engine, transcripts=len(service.store),
+                         **service.qa.runtime.to_dict(), engine=service.engine, transcripts=len(service.store),
                          pending=service.pending, limits=asdict(limits))
 
     @app.get("/", include_in_schema=False)
@@ -830,7 +834,8 @@ def serve(
         uvicorn, config = _uvicorn_config(app, log_level, access_log)
         bound = sock.getsockname()
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        print(f"spokenqa: serving {checkpoint} at http://{shown}:{bound[1]}/ (API docs: /docs)", flush=True)
+        print(f"spokenqa: serving {checkpoint} ({app.state.service.qa.runtime}) at http://{shown}:{bound[1]}/ "
+              "(API docs: /docs)", flush=True)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

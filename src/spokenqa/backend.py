@@ -1,0 +1,156 @@
+"""Which forward pass answers: torch (eager; bf16, fp16 or fp32; CPU or GPU) or ONNX Runtime (CPU;
+fp32 or dynamic int8). Used by `evaluate`, `predict`, `ask`, `serve` and `QA.load`.
+
+`auto` (the default):
+- on a GPU: torch;
+- on a CPU with native bf16 (AVX-512 BF16 or AMX): torch, as before this backend existed: bf16
+  where the checkpoint allows it, spokenqa's fastest CPU path (docs/BENCHMARKS.md). ONNX Runtime
+  is not chosen there until measurements say it is faster;
+- on a CPU without it (AVX2-only: Zen 3 and earlier, Intel before Sapphire Rapids), where torch
+  would run fp32: ONNX Runtime fp32, the same arithmetic (logits equal to about 1e-6) at about
+  twice torch fp32's speed per window (bench/bench_backends.py). A checkpoint that forces bf16 or
+  fp16 keeps torch. Without onnxruntime installed (an extra): torch fp32 with a one-line notice.
+
+`--quantize int8` asks for ONNX Runtime's dynamic int8 (Linear layers); `auto` never picks it by
+itself, since it changes answers (its measured cost: docs/BENCHMARKS.md).
+
+Only the forward pass differs between backends: features, batching, decoding, scores and the
+answers' character and time spans are the same code (spokenqa.inference.predict_logits).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from spokenqa.errors import ConfigError
+
+if TYPE_CHECKING:  # torch is imported when a backend is chosen, not when the CLI parses its flags
+    import torch
+
+BACKENDS = ("auto", "torch", "onnx")
+QUANTIZE = ("int8",)
+MISSING_ONNXRUNTIME = ("the ONNX backend needs the onnxruntime package: pip install 'spokenqa[onnx]' "
+                      "(or use --backend torch)")
+
+
+def notice(message: str) -> None:
+    """One line on stderr: something the user should know that is not an error (stdout carries the
+    command's result)."""
+    print(f"spokenqa: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """What answers: reported by every command's output and by /health."""
+
+    backend: str  # "torch" or "onnx"
+    precision: str  # torch: "bf16", "fp16" or "no" (fp32), as autocast takes it; onnx: "fp32" or "int8"
+    device: torch.device
+
+    @property
+    def precision_name(self) -> str:
+        return "fp32" if self.precision == "no" else self.precision
+
+    def to_dict(self) -> dict[str, str]:
+        return {"backend": self.backend, "precision": self.precision_name, "device": str(self.device)}
+
+    def __str__(self) -> str:
+        return f"{self.backend} {self.precision_name} on {self.device}"
+
+
+def add_backend_args(p: argparse.ArgumentParser) -> None:
+    """--backend and --quantize, the same on evaluate, predict, ask and serve."""
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help="what runs the model: torch, onnx (ONNX Runtime, CPU) or auto (default): torch on a "
+                   "GPU or a CPU with native bf16, ONNX Runtime fp32 on other CPUs")
+    p.add_argument("--quantize", choices=QUANTIZE,
+                   help="ONNX Runtime with dynamic int8 Linear layers: faster, answers may change "
+                   "(docs/BENCHMARKS.md); implies --backend onnx under auto")
+
+
+def onnxruntime_installed() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_backend(
+    backend: str = "auto",
+    quantize: str | None = None,
+    mixed_precision: str = "auto",
+    device: str | torch.device | None = None,
+    cpu_bf16: Callable[[], bool] | None = None,
+    onnx_available: Callable[[], bool] = onnxruntime_installed,
+) -> Runtime:
+    """The backend, precision and device that will answer (see the module docstring).
+
+    `mixed_precision` is the checkpoint's setting; `cpu_bf16` and `onnx_available` probe this
+    machine (default: oneDNN's bf16 check, an import of onnxruntime); tests pass their own to see
+    both kinds of CPU on one machine.
+    """
+    import torch
+
+    from spokenqa.inference import cpu_supports_bf16, resolve_precision
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if quantize is not None and quantize not in QUANTIZE:
+        raise ConfigError(f"--quantize {quantize!r}: choose {', '.join(QUANTIZE)} (or leave it out for fp32)")
+    if backend == "torch" and quantize:
+        raise ConfigError("--quantize int8 is for the ONNX backend: use --backend onnx (or auto)")
+    wants_onnx = backend == "onnx" or quantize is not None
+    has_bf16 = (cpu_bf16 or cpu_supports_bf16)()
+    if device is None:
+        device = "cuda" if torch.cuda.is_available() and not wants_onnx else "cpu"
+    target = torch.device(device)
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"--device {device}: no CUDA device here (use --device cpu)")
+    if wants_onnx and target.type != "cpu":
+        raise ConfigError(f"the ONNX backend runs on the CPU: drop --device {device} (or use --backend torch)")
+    if not wants_onnx:
+        precision = resolve_precision(mixed_precision, target, lambda: has_bf16)
+        if backend == "torch" or target.type != "cpu" or has_bf16 or precision != "no":
+            return Runtime("torch", precision, target)
+        if not onnx_available():
+            notice("this CPU has no native bf16 and onnxruntime is not installed: using torch fp32 "
+                   "(pip install 'spokenqa[onnx]' for the faster ONNX Runtime backend)")
+            return Runtime("torch", precision, target)
+    elif not onnx_available():
+        raise ConfigError(MISSING_ONNXRUNTIME)
+    return Runtime("onnx", quantize or "fp32", target)
+
+
+def load_for_inference(
+    checkpoint: str | Path,
+    backend: str = "auto",
+    quantize: str | None = None,
+    device: str | torch.device | None = None,
+    cpu_bf16: Callable[[], bool] | None = None,
+):
+    """(model, tokenizer, cfg, Runtime) of `checkpoint`, ready to answer: a torch `SpanQAModel`
+    moved to its device with its Linear weights in the answering precision, or an
+    `onnx_backend.OnnxModel` (its graph exported and cached on first use). The backend is chosen
+    from the checkpoint's settings before any weights are read, so a bad combination of flags
+    costs no loading time."""
+    from spokenqa.config import checkpoint_config
+
+    checkpoint = Path(checkpoint)
+    runtime = choose_backend(backend, quantize, checkpoint_config(checkpoint).mixed_precision, device, cpu_bf16)
+    if runtime.backend == "onnx":
+        from spokenqa.onnx_backend import load_onnx
+
+        model, tokenizer, cfg = load_onnx(checkpoint, runtime.precision)
+        return model, tokenizer, cfg, runtime
+    from spokenqa.inference import prepare_for_inference
+    from spokenqa.model import load_checkpoint
+
+    model, tokenizer, cfg = load_checkpoint(checkpoint)
+    prepare_for_inference(model, runtime.precision, runtime.device)
+    return model, tokenizer, cfg, runtime

