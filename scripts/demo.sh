@@ -4,7 +4,8 @@
 #   1. the shipped model answers questions over a transcript from the built-in sample;
 #   2. the shipped model is scored on the built-in sample (27 questions, both metric families);
 #   3. the training demo: the shipped encoder fine-tuned on the built-in sample and evaluated on
-#      it, a full run folder in runs/demo (rebuilt at each run), its scores printed at the end.
+#      it, a full run folder in runs/demo (rebuilt at each run), its scores printed at the end
+#      (epoch 0: the untrained head, --baseline).
 # Steps 1-2 take seconds; step 3 a few minutes on 2 CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,4 +23,4 @@ eighteen seventy two by a local stone mason named thomas reed. it stands forty o
 lamp could be seen from twenty miles at sea. the light was automated in nineteen sixty five."
 run evaluate
 rm -rf runs/demo
-run train --out runs/demo --epochs 6 --batch-size 8
+run train --out runs/demo --epochs 6 --batch-size 8 --baseline

@@ -31,7 +31,7 @@ def hist_figure(values: list[int], title: str, xlabel: str, max_bins: int = 50) 
     if values:
         lo, hi = min(values), max(values)
         bins = [v - 0.5 for v in range(lo, hi + 2)] if hi - lo < max_bins else max_bins
-        ax.hist(values, bins=bins, color="#4c72b0")
+        ax.hist(values, bins=bins, color="#4c72b0", edgecolor="white")  # neighbouring bars stay apart
     ax.set(title=f"{title} (n={len(values)})", xlabel=xlabel, ylabel="count")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
@@ -82,6 +82,9 @@ def curve_figure(x: list[float], panels: list[Panel], title: str) -> Figure:
             if pts:
                 ax.plot(*zip(*pts), marker=marker, linestyle=style, label=label, markerfacecolor="none")
         ax.set(xlabel="epoch", ylabel=ylabel)
+        ax.tick_params(labelleft=True)  # shared scale, but each panel readable on its own
+        if all(float(e).is_integer() for e in x):  # whole epochs: no 0.25-epoch ticks
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.get_lines():
             ax.legend()
     fig.suptitle(title)
