@@ -120,7 +120,8 @@ def _cli(args: list[str], cwd: Path) -> tuple[int, str, bool, float]:
 
 def test_bad_input_is_told_before_the_model_loads(tiny_checkpoint, tmp_path):
     """Seen before the fix: about 8.6 s to each of these errors (model loaded first). Now no torch
-    import at all; the bound is generous for a loaded 2-core machine (measured: well under 0.5 s)."""
+    import at all; the bound is generous for a loaded 2-core machine (measured 2026-12-02: 0.1-1.9 s
+    per case at lowest priority beside a training run and other tests)."""
     not_json = tmp_path / "notes.json"
     not_json.write_text("these are notes, not JSON")
     ckpt = str(tiny_checkpoint)
@@ -148,7 +149,7 @@ def test_bad_input_is_told_before_the_model_loads(tiny_checkpoint, tmp_path):
         assert status == 2 and len(err.splitlines()) == 1 and expected in err, (args, err)
         assert "no speech" not in err
         assert not torch_loaded, f"{args}: torch was imported before the input was checked"
-        assert seconds < 3.0, f"{args}: {seconds:.2f} s to the error"
+        assert seconds < 5.0, f"{args}: {seconds:.2f} s to the error"
 
 
 def test_missing_checkpoint_folder_is_named_as_such(tmp_path, capsys):
