@@ -193,6 +193,37 @@ def test_synthesize_on_ray_writes_what_local_writes(ray_cluster, tmp_path):
     assert rows(ray_out) == rows(one)
 
 
+def _warm_nothing(cfg) -> None:
+    """The test work below loads no model."""
+
+
+def _work_or_fail(item: int, cfg) -> dict:
+    """A work function with two bad items: one whose worker dies each time, one that raises."""
+    if item == cfg["dies"]:
+        os._exit(1)
+    if item == cfg["raises"]:
+        raise RuntimeError(f"item {item} is broken")
+    return {"item": item}
+
+
+@needs_ray
+def test_a_failing_batch_is_split_and_only_the_bad_items_fail(ray_cluster):
+    import ray.cloudpickle
+
+    from spokenqa.runner import Executor
+
+    # the work function travels by value: Ray's workers cannot import this test module
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    executor = Executor(ray="auto", batch_size=3, max_retries=1)
+    outcomes = {o.item: o for o in executor.run(range(6), _work_or_fail, _warm_nothing, {"dies": 4, "raises": 1})}
+    assert sorted(outcomes) == list(range(6))
+    assert [i for i, o in outcomes.items() if o.row == {"item": i}] == [0, 2, 3, 5]
+    assert outcomes[1].error == "RuntimeError: item 1 is broken" and not outcomes[1].retried
+    assert outcomes[4].error.startswith("its worker died 2 times") and outcomes[4].retried
+    # the other items of the two failed batches were run again, one per task
+    assert {i for i, o in outcomes.items() if o.retried} == {0, 2, 3, 4, 5}
+
+
 @pytest.mark.parametrize("command", ["transcribe", "synthesize"])
 def test_missing_ray_is_one_line(command: str, tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now raises ImportError
