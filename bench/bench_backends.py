@@ -7,12 +7,14 @@ question (the interactive case) and (b) a batch of --batch Spoken-SQuAD windows 
 - torch fp32 (eager)
 - torch bf16 autocast, weights cast at every call (spokenqa before)
 - torch bf16 autocast, Linear weights kept in bf16 (QA.load now; bit-identical logits)
-- ONNX Runtime fp32 (torch.onnx.export, dynamo exporter; ORT graph optimisations on). ORT's CPU
-  provider has no bf16 matrix kernels, so fp32 is what it runs here
+- ONNX Runtime fp32 and dynamic int8: spokenqa's ONNX backend as `--backend onnx [--quantize int8]`
+  runs it (spokenqa.onnx_backend: dynamo export, ORT graph optimisations on), first use from a
+  copy of the checkpoint without a cache, so the one-off cost includes the export. ORT's CPU
+  provider has no bf16 matrix kernels
 - torch.compile (inductor, dynamic shapes, freezing) over bf16 autocast (--compile; slow to build)
 
 Reported: median/min ms over --calls, the one-off cost (export, session, compile), and the largest
-logit difference from torch fp32. Needs onnx, onnxscript, onnxruntime in the venv.
+logit difference from torch fp32. Needs the onnx extra (onnx, onnxscript, onnxruntime).
 
     python bench/bench_backends.py --compile
 """
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import shutil
 import statistics
 import sys
 import tempfile
@@ -46,7 +49,7 @@ def main(argv=None) -> None:
 
     from spokenqa.data import Example, load_squad
     from spokenqa.features import collate, length_grouped_batches, prepare_eval_features
-    from spokenqa.inference import autocast
+    from spokenqa.inference import autocast, cpu_supports_bf16
     from spokenqa.model import load_checkpoint
 
     started = C.machine()
@@ -92,32 +95,22 @@ def main(argv=None) -> None:
     for mod in precast.modules():
         if isinstance(mod, torch.nn.Linear):
             mod.to(torch.bfloat16)
-    runners = {
-        "torch fp32": (torch_runner(model, "no"), 0.0),
-        "torch bf16 autocast (cast per call, before)": (torch_runner(model, "bf16"), 0.0),
-        "torch bf16, Linear weights kept in bf16 (QA.load now)": (torch_runner(precast, "bf16"), 0.0),
-    }
+    runners = {"torch fp32": (torch_runner(model, "no"), 0.0)}
+    if cpu_supports_bf16():  # without native bf16 these are emulated: slow and beside the point
+        runners["torch bf16 autocast (cast per call, before)"] = (torch_runner(model, "bf16"), 0.0)
+        runners["torch bf16, Linear weights kept in bf16 (QA.load now)"] = (torch_runner(precast, "bf16"), 0.0)
     if not args.no_onnx:
         import onnxruntime as ort
 
-        path = Path(tempfile.mkdtemp(prefix="bench_onnx-")) / "model.onnx"
-        t0 = time.perf_counter()
-        names = list(single.keys())
-        dyn = tuple({0: "batch", 1: "seq"} for _ in names)
-        torch.onnx.export(model, tuple(single[k] for k in names), str(path), input_names=names,
-                          output_names=["start_logits", "end_logits"], dynamic_shapes=dyn, dynamo=True, optimize=True)
-        export_s = time.perf_counter() - t0
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        so.intra_op_num_threads = torch.get_num_threads()
-        t0 = time.perf_counter()
-        sess = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        session_s = time.perf_counter() - t0
+        from spokenqa.onnx_backend import load_onnx
 
-        def ort_run(batch):
-            return sess.run(None, {k: v.numpy() for k, v in batch.items()})[0]
-
-        runners[f"ONNX Runtime {ort.__version__} fp32"] = (ort_run, export_s + session_s)
+        fresh = Path(tempfile.mkdtemp(prefix="bench_backends-")) / "checkpoint"  # no cache: first use
+        shutil.copytree(checkpoint, fresh, ignore=shutil.ignore_patterns("onnx", "training_state.pt"))
+        for precision in ("fp32", "int8"):
+            t0 = time.perf_counter()
+            onnx_model, _, _ = load_onnx(fresh, precision)  # int8: quantised from the fp32 graph just made
+            runners[f"ONNX Runtime {ort.__version__} {precision} (--backend onnx)"] = (
+                lambda batch, m=onnx_model: m(batch)[0], time.perf_counter() - t0)
     if args.compile:
         import torch._inductor.config as inductor_config
 
@@ -153,6 +146,8 @@ def main(argv=None) -> None:
               "busy_at_start": C.busy_processes(), "shapes": shapes, "threads": torch.get_num_threads(),
               "results": results, "table": md}
     C.write_json(Path(args.json), report)
+    if not args.no_onnx:
+        shutil.rmtree(fresh.parent, ignore_errors=True)
     print(f"\nbench_backends: threads {torch.get_num_threads()}, load average {started['loadavg']} -> "
           f"{report['machine_at_end']['loadavg']}\n")
     print(md)

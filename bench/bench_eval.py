@@ -6,9 +6,11 @@ spokenqa.json, or --checkpoint) is exported as a BertForQuestionAnswering folder
 
 - spokenqa: `spokenqa.inference.answer_examples` (features -> logits -> n-best decode), what
   `spokenqa predict` and `evaluate` run, model prepared as they prepare it (bf16: Linear weights
-  kept in bf16), once per precision in --variants (bf16: the default where the CPU has native
-  bf16; fp32: the reference for "answers changed by bf16"). Timed after the model is loaded;
-  scoring is not timed on either side.
+  kept in bf16), once per variant in --variants: bf16 (torch; the default where the CPU has
+  native bf16), fp32 (torch; the reference for "answers changed"), onnx-fp32 and onnx-int8 (ONNX
+  Runtime, `--backend onnx [--quantize int8]`; the graph from the checkpoint's cache, exported
+  first if there is none: that is in the variant's load_s, not in its time). Timed after the
+  model is loaded; scoring is not timed on either side.
 - pipeline: default settings (batch_size 1), and batch_size=16 (--pipeline-batches), fp32 as the
   pipeline runs; timed from the call to its return, after loading.
 
@@ -34,6 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 from spokenqa.export import export_checkpoint
 
+# --variants name -> (backend, precision as spokenqa.inference / onnx_backend take it)
+VARIANTS = {"bf16": ("torch", "bf16"), "fp32": ("torch", "no"), "onnx-fp32": ("onnx", "fp32"),
+            "onnx-int8": ("onnx", "int8")}
+
 
 def quick_checkpoint(steps: int) -> Path:
     """Train a small checkpoint when no runs/exp_*/best exists (text SQuAD, shipped encoder)."""
@@ -55,7 +61,8 @@ def main(argv=None) -> None:
     p.add_argument("--quick-steps", type=int, default=150, help="steps of the fallback checkpoint")
     p.add_argument("--test-file", default=None, help="default: $SPOKENQA_DATA/spoken-squad/spoken_test-v1.1.json")
     p.add_argument("--questions", type=int, default=None, help="first N questions only (smoke)")
-    p.add_argument("--variants", default="bf16,fp32", help="spokenqa precisions to run: bf16, fp32")
+    p.add_argument("--variants", default="bf16,fp32",
+                   help="spokenqa variants to run: bf16, fp32 (torch), onnx-fp32, onnx-int8 (ONNX Runtime)")
     p.add_argument("--pipeline-batches", default="0,16", help="pipeline batch sizes, 0 = its default")
     p.add_argument("--threads", type=int, default=None, help="torch threads on both sides (default: torch's)")
     p.add_argument("--max-answer-tokens", type=int, default=None, help="spokenqa's answer cap (default: the checkpoint's)")
@@ -89,20 +96,30 @@ def main(argv=None) -> None:
     runs: dict[str, dict] = {}
     preds: dict[str, dict[str, str]] = {}
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
-        precision = {"bf16": "bf16", "fp32": "no"}[variant]
+        if variant not in VARIANTS:
+            raise SystemExit(f"--variants: unknown {variant!r}; choose from {', '.join(VARIANTS)}")
+        backend, precision = VARIANTS[variant]
         if precision == "bf16" and not cpu_supports_bf16():
             print("[bench_eval] this CPU has no native bf16: skipping the bf16 run", file=sys.stderr)
             continue
         print(f"[bench_eval] spokenqa {variant} ...", file=sys.stderr, flush=True)
-        prepared = copy.deepcopy(model)
-        keep_linear_weights_in(prepared, precision)
+        variant_load_s = load_s
+        if backend == "onnx":
+            from spokenqa.onnx_backend import load_onnx
+
+            t0 = time.perf_counter()
+            prepared, _, _ = load_onnx(checkpoint, precision)
+            variant_load_s = time.perf_counter() - t0
+        else:
+            prepared = copy.deepcopy(model)
+            keep_linear_weights_in(prepared, precision)
         t0 = time.perf_counter()
         predictions, align = answer_examples(prepared, tokenizer, examples, cfg, precision)
         seconds = time.perf_counter() - t0
         del prepared
         name = f"spokenqa {variant}"
         preds[name] = {p.id: p.text for p in predictions}
-        runs[name] = {"seconds": seconds, "questions_per_s": len(examples) / seconds, "load_s": load_s,
+        runs[name] = {"seconds": seconds, "questions_per_s": len(examples) / seconds, "load_s": variant_load_s,
                       "windows": align.windows, "batch_size": cfg.eval_batch_size, "threads": torch.get_num_threads(),
                       "max_answer_tokens": cfg.max_answer_tokens}
         print(f"[bench_eval] {name}: {seconds:.1f} s", file=sys.stderr, flush=True)
@@ -142,8 +159,8 @@ def main(argv=None) -> None:
 
     comparisons = []
     names = list(runs)
-    if "spokenqa bf16" in runs and "spokenqa fp32" in runs:
-        comparisons.append(differ("spokenqa bf16", "spokenqa fp32"))
+    if "spokenqa fp32" in runs:  # what each faster variant changes against torch fp32
+        comparisons += [differ(n, "spokenqa fp32") for n in names if n.startswith("spokenqa") and n != "spokenqa fp32"]
     for s in [n for n in names if n.startswith("spokenqa")]:
         for pl in [n for n in names if n.startswith("pipeline")]:
             comparisons.append(differ(s, pl))
