@@ -26,7 +26,7 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=8000, help="default 8000; 0: any free port")
     p.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "whisper"), help="ASR for uploads")
-    p.add_argument("--threads", type=positive(int), metavar="N", help="torch CPU threads (default: torch's)")
+    p.add_argument("--threads", type=positive(int), metavar="N", help="CPU threads of the model, torch's or ONNX Runtime's (default: torch's)")
     p.add_argument("--device", metavar="DEV", help="cpu | cuda (default: cuda when present)")
     p.add_argument("--max-body-bytes", type=positive(int), metavar="N", help="audio upload limit (default 32 MiB)")
     p.add_argument("--max-audio-seconds", type=positive(float), metavar="S", help="default 600")
