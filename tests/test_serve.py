@@ -315,8 +315,12 @@ def test_event_loop_stays_free_while_the_model_works(live_server, client, monkey
     threads = [threading.Thread(target=one) for _ in range(2)]
     for t in threads:
         t.start()
-    wait_until_pending(2)  # both queued and the model parked: /health still answers
-    assert inside[0] == 1, "only one request may be inside the model (the lock)"
+    wait_until_pending(2)  # both queued: /health still answers
+    deadline = time.monotonic() + 30  # `pending` counts a request before its worker thread starts
+    while inside[0] < 1 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.get("/health", timeout=10).status_code == 200  # answers with the model parked
+    assert inside[0] == 1, "exactly one request inside the model (the lock)"
     release.set()
     for t in threads:
         t.join()
