@@ -40,6 +40,10 @@ if [ -n "$JEMALLOC" ] && [ -z "${LD_PRELOAD:-}" ]; then
     export MALLOC_CONF=${MALLOC_CONF:-background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1}
 fi
 
+if grep -qs '"status": "finished"' "$OUT/summary.json"; then
+    echo "release_model.sh: $OUT holds a finished run (best/ is the model to export: docs/MODEL.md)" >&2
+    exit 0
+fi
 if [ -f "$OUT/last/training_state.pt" ]; then
     exec $SQ train --resume --out "$OUT"
 fi
