@@ -169,3 +169,22 @@ def table(headers: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(fmt(c) if not isinstance(c, str) else c for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def spread(values: list[float]) -> dict:
+    """Median and min-max of N repeated runs: the numbers reported, never the best one alone."""
+    import statistics
+
+    vals = [float(v) for v in values]
+    return {"median": statistics.median(vals), "min": min(vals), "max": max(vals), "n": len(vals), "runs": vals}
+
+
+def fmt_spread(s: dict, digits: int = 1) -> str:
+    """'12.3 (11.9-13.0, n=3)': the median with its range, as the tables print it."""
+    return f"{s['median']:,.{digits}f} ({s['min']:,.{digits}f}-{s['max']:,.{digits}f}, n={s['n']})"
+
+
+def ratio_of_medians(a: dict, b: dict) -> str:
+    """a's median over b's median (the ratio the docs quote)."""
+    return f"{a['median'] / b['median']:.2f}x" if b["median"] else "-"
+

@@ -250,13 +250,16 @@ def cmd_train(args) -> None:
 # --- eval: the question-answering pipeline ----------------------------------------------------
 
 
-def _pipeline(model: str, threads: int | None):
+def _pipeline(model: str, threads: int | None, precision: str = "fp32"):
+    """The pipeline as its documentation loads it; `precision` bf16 passes torch_dtype, which is
+    how a user runs it in bf16, so that it can be compared with spokenqa's bf16 at equal precision."""
     import torch
     from transformers import pipeline
 
     if threads:
         torch.set_num_threads(threads)
-    return pipeline("question-answering", model=model, tokenizer=model, device=-1)
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    return pipeline("question-answering", model=model, tokenizer=model, device=-1, torch_dtype=dtype)
 
 
 def cmd_eval(args) -> None:
@@ -265,7 +268,7 @@ def cmd_eval(args) -> None:
 
     rows = json.loads(Path(args.rows).read_text())
     t0 = time.perf_counter()
-    qa = _pipeline(args.model, args.threads)
+    qa = _pipeline(args.model, args.threads, args.precision)
     load = time.perf_counter() - t0
     kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
     questions = [r["question"] for r in rows]
@@ -279,6 +282,7 @@ def cmd_eval(args) -> None:
     Path(args.out).write_text(json.dumps(preds))
     emit({
         "side": "pipeline",
+        "precision": args.precision,
         "batch_size": args.batch_size or "default (1)",
         "transformers": transformers.__version__,
         "torch": torch.__version__,
@@ -306,7 +310,7 @@ def cmd_latency(args) -> None:
     import transformers
 
     spec = json.loads(Path(args.spec).read_text())
-    qa = _pipeline(args.model, args.threads)
+    qa = _pipeline(args.model, args.threads, args.precision)
     q, ctx = spec["question"], spec["context"]
     for _ in range(spec["warmup"]):
         qa(question=q, context=ctx)
@@ -315,10 +319,11 @@ def cmd_latency(args) -> None:
         t0 = time.perf_counter()
         qa(question=q, context=ctx)
         times.append(time.perf_counter() - t0)
-    result = {"side": "pipeline", "transformers": transformers.__version__, "threads": torch.get_num_threads(),
-              "single": _percentiles(times), "questions": [], "context": []}
+    result = {"side": "pipeline", "precision": args.precision, "transformers": transformers.__version__,
+              "threads": torch.get_num_threads(), "single": _percentiles(times), "questions": [], "context": []}
     for n in spec["n_questions"]:
         qs = spec["questions"][:n]
+        qa(question=qs, context=[ctx] * len(qs))  # warm-up per point, as the spokenqa side gets
         ts = []
         for _ in range(spec["repeats"]):
             t0 = time.perf_counter()
@@ -326,6 +331,7 @@ def cmd_latency(args) -> None:
             ts.append(time.perf_counter() - t0)
         result["questions"].append({"n": n, "median_s": statistics.median(ts), "runs": len(ts)})
     for item in spec["contexts"]:
+        qa(question=q, context=item["context"])  # warm-up per point
         ts = []
         for _ in range(spec["repeats"]):
             t0 = time.perf_counter()
@@ -342,11 +348,11 @@ def cmd_load(args) -> None:
     from transformers import pipeline  # noqa: F401
 
     t1 = time.perf_counter()
-    qa = _pipeline(args.model, args.threads)
+    qa = _pipeline(args.model, args.threads, args.precision)
     t2 = time.perf_counter()
     qa(question="what is it", context="it is a test")
     t3 = time.perf_counter()
-    emit({"side": "pipeline", "import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2})
+    emit({"side": "pipeline", "precision": args.precision, "import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2})
 
 
 def main(argv=None) -> None:
@@ -378,15 +384,18 @@ def main(argv=None) -> None:
     e.add_argument("--out", required=True)
     e.add_argument("--batch-size", type=int, default=0, help="0: the pipeline's default")
     e.add_argument("--threads", type=int, default=None)
+    e.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="weights' dtype (pipeline default fp32)")
     e.set_defaults(func=cmd_eval)
     lat = sub.add_parser("latency")
     lat.add_argument("--model", required=True)
     lat.add_argument("--spec", required=True)
     lat.add_argument("--threads", type=int, default=None)
+    lat.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="weights' dtype (pipeline default fp32)")
     lat.set_defaults(func=cmd_latency)
     ld = sub.add_parser("load")
     ld.add_argument("--model", required=True)
     ld.add_argument("--threads", type=int, default=None)
+    ld.add_argument("--precision", choices=("fp32", "bf16"), default="fp32", help="weights' dtype (pipeline default fp32)")
     ld.set_defaults(func=cmd_load)
     args = p.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "true")
