@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+from pathlib import Path
 
 from spokenqa.data import load_squad
 from spokenqa.metrics import question_scores
@@ -30,7 +31,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     examples, _ = load_squad(args.data, lowercase=True)
-    predictions = json.loads(open(args.predictions, encoding="utf-8").read())
+    predictions = json.loads(Path(args.predictions).read_text(encoding="utf-8"))
     wrong = [e for e in examples
              if question_scores(predictions.get(e.id, ""), [a.text for a in e.answers])[1] == 0]
     print(f"{len(wrong)} of {len(examples)} questions have official F1 0; {args.n} drawn with seed {args.seed}:")

@@ -39,16 +39,16 @@ def _record(title: str = "Reform", context: str = CONTEXT, transcript: str = TRA
 
 
 def test_project_boundaries() -> None:
-    assert project_boundaries("a b c d".split(), "a x c d".split()) == [0, 1, 2, 3, 4]
+    assert project_boundaries(["a", "b", "c", "d"], ["a", "x", "c", "d"]) == [0, 1, 2, 3, 4]
     # An inserted word: the boundary before "c" lands before "c".
-    assert project_boundaries("a b c d".split(), "a b z c d".split()) == [0, 1, 3, 4, 5]
+    assert project_boundaries(["a", "b", "c", "d"], ["a", "b", "z", "c", "d"]) == [0, 1, 3, 4, 5]
     # A deleted word collapses its two boundaries.
-    assert project_boundaries("a b c d".split(), "a c d".split()) == [0, 1, 1, 2, 3]
+    assert project_boundaries(["a", "b", "c", "d"], ["a", "c", "d"]) == [0, 1, 1, 2, 3]
 
 
 def test_align_answer_fuzzy_and_limits() -> None:
-    words = "the great reform bell and eighteen thirty two change voting".split()
-    m = align_answer("great reform bill of eighteen thirty two".split(), words, 1, 8)
+    words = ["the", "great", "reform", "bell", "and", "eighteen", "thirty", "two", "change", "voting"]
+    m = align_answer(["great", "reform", "bill", "of", "eighteen", "thirty", "two"], words, 1, 8)
     assert m is not None and (m.start_word, m.end_word) == (1, 8)
     assert m.word_distance == 2 and 0 < m.char_distance < 0.25 and not m.exact
     # Exact windows are preferred when present and near.
@@ -56,12 +56,12 @@ def test_align_answer_fuzzy_and_limits() -> None:
     assert m is not None and m.exact and (m.start_word, m.end_word) == (8, 10)
     # Festival says "two thousand and six": the window keeps "six" though the shorter
     # "two thousand and" is nearer in characters.
-    m = align_answer("two thousand six".split(), "in two thousand and six the".split(), 1, 5)
+    m = align_answer(["two", "thousand", "six"], ["in", "two", "thousand", "and", "six", "the"], 1, 5)
     assert m is not None and (m.start_word, m.end_word) == (1, 5)
     # Too different: rejected rather than stretched.
-    assert align_answer("the reform act of parliament".split(), words, 0, 5) is None
+    assert align_answer(["the", "reform", "act", "of", "parliament"], words, 0, 5) is None
     # A verbatim hit outside the search radius is not taken.
-    far = "senate a b c d e f g h i j k council".split()
+    far = ["senate", "a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "council"]
     assert align_answer(["senate"], far, 12, 13) is None
     assert align_answer(["senate"], far, 2, 3) is not None
 

@@ -10,15 +10,13 @@ import json
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SAMPLE
 
 from spokenqa.cli import build_parser, main
 from spokenqa.config import MODEL_FIELDS, RunConfig, preset
-
-from conftest import ROOT, SAMPLE
 
 SRC = ROOT / "src" / "spokenqa"
 

@@ -1,11 +1,10 @@
 import json
 
 import pytest
+from conftest import SAMPLE, write_squad
 
 from spokenqa.data import load_squad, lower_keep_offsets
 from spokenqa.errors import DataError
-
-from conftest import SAMPLE, write_squad
 
 
 def test_sample_loads():

@@ -95,7 +95,7 @@ def test_export_of_an_export_is_the_same(tiny_checkpoint, tmp_path):
 def test_missing_shipped_model_is_one_line_naming_the_file(tiny_checkpoint, tmp_path, monkeypatch):
     import shutil
 
-    import spokenqa.export as export
+    from spokenqa import export
 
     broken = tmp_path / "release_model"
     shutil.copytree(tiny_checkpoint, broken)
@@ -124,7 +124,7 @@ def test_broken_weights_are_one_line_naming_the_file(tiny_checkpoint, tmp_path):
 def test_cli_without_checkpoint_names_the_missing_shipped_file(tmp_path):
     """The real CLI in a subprocess, with the shipped folder's weights hidden by a stand-in
     package path: one line on stderr, exit status 2."""
-    import spokenqa.export as export
+    from spokenqa import export
 
     code = (
         "import sys, spokenqa.export as e, pathlib; "

@@ -1,5 +1,4 @@
-import numpy as np
-import pytest
+import itertools
 
 from spokenqa.config import preset
 from spokenqa.data import Answer, Example
@@ -42,7 +41,7 @@ def test_windows_overlap_and_cover_the_context(tokenizer):
     assert len(feats) > 2
     assert all(len(ids) <= CFG.max_length for ids in feats.input_ids)
     spans = [[tuple(x) for x in offsets[offsets[:, 0] >= 0].tolist()] for offsets in feats.offsets]
-    for a, b in zip(spans, spans[1:]):
+    for a, b in itertools.pairwise(spans):
         # consecutive windows share exactly doc_stride context tokens (the Hugging Face meaning
         # of stride), in document order: the tail of one is the head of the next
         assert a[-CFG.doc_stride:] == b[:CFG.doc_stride], (a[-CFG.doc_stride:], b[:CFG.doc_stride])
@@ -87,7 +86,7 @@ def test_answer_at_window_edge_tokens(tokenizer):
 def test_unicode_context(tokenizer):
     ctx = "le café 東京 naïve 🎉 résumé final answer here"
     ex = make(ctx, "final answer")
-    feats, stats = prepare_train_features([ex], tokenizer, CFG.replace(max_length=64))
+    feats, _stats = prepare_train_features([ex], tokenizer, CFG.replace(max_length=64))
     assert labelled_texts(feats, [ex]) == ["final answer"]
     ex = make(ctx, "東京")
     feats, _ = prepare_train_features([ex], tokenizer, CFG.replace(max_length=64))

@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from spokenqa.config import RunConfig, preset
-from spokenqa.model import SpanQAModel, build_model, focal_loss, load_checkpoint, save_checkpoint
+from spokenqa.model import build_model, focal_loss, load_checkpoint, save_checkpoint
 
 
 def test_focal_gamma_zero_is_cross_entropy():

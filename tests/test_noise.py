@@ -60,8 +60,7 @@ at AE1 T
 that DH AE1 T
 """
 
-WORDS = ("the team won the game in the city and the school played football for two "
-         "seasons at their bowl").split()
+WORDS = ["the", "team", "won", "the", "game", "in", "the", "city", "and", "the", "school", "played", "football", "for", "two", "seasons", "at", "their", "bowl"]
 
 
 @pytest.fixture(scope="module")

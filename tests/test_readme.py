@@ -28,11 +28,10 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, SAMPLE
 
 README = ROOT / "README.md"
-BLOCKS = re.compile(r"^```(bash|python)\n(.*?)^```", re.S | re.M)
+BLOCKS = re.compile(r"^```(bash|python)\n(.*?)^```", re.DOTALL | re.MULTILINE)
 ACTIVATE = "source .venv/bin/activate"
 
 

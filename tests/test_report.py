@@ -3,7 +3,13 @@ and which data file is which split."""
 
 from __future__ import annotations
 
-from spokenqa.report import curve_figure, data_section, hist_figure, write_training_figures, _score_panels
+from spokenqa.report import (
+    _score_panels,
+    curve_figure,
+    data_section,
+    hist_figure,
+    write_training_figures,
+)
 
 
 def _scores(em: float, f1: float) -> dict:
@@ -35,7 +41,7 @@ def test_em_f1_curves_are_all_visible_and_labelled():
 
 
 def test_every_training_figure_has_a_y_label(tmp_path, monkeypatch):
-    import spokenqa.report as report
+    from spokenqa import report
 
     made = []
     monkeypatch.setattr(report, "_save", lambda fig, path: made.append((path.name, fig)))

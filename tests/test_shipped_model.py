@@ -13,10 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, SAMPLE
 
 from spokenqa.export import RELEASE_MODEL
-
-from conftest import ROOT, SAMPLE
 
 pytestmark = pytest.mark.skipif(
     not (RELEASE_MODEL / "model.safetensors").is_file(),

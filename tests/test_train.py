@@ -10,13 +10,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import SAMPLE
 from safetensors.torch import load_file
 
 from spokenqa.cli import main
 from spokenqa.config import preset
 from spokenqa.train import train
-
-from conftest import SAMPLE
 
 FIGURES = [
     "train_context_words.png", "train_question_words.png", "train_answer_words.png",

@@ -17,7 +17,6 @@ from spokenqa.backend import add_backend_args
 from spokenqa.cli_args import positive
 from spokenqa.errors import ConfigError, SpokenQAError
 
-
 if TYPE_CHECKING:
     from spokenqa.config import RunConfig
 
@@ -53,10 +52,10 @@ OVERRIDES: dict[str, tuple[str, type, str]] = {
     "--n-best": ("n_best", int, "start and end candidates the n-best decoder combines"),
     "--max-answer-tokens": ("max_answer_tokens", int, "longest answer the n-best decoder returns"),
     "--select-metric": ("select_metric", str,
-                        "metric that picks best/: official_f1 | official_em | reference_f1 | "
-                        "reference_em | reference_wer"),
-    "--checkpoint-every": ("checkpoint_every", int, "optimizer steps between resumable checkpoints "
-                                                    "(0: at epoch ends only)"),
+                        ("metric that picks best/: official_f1 | official_em | reference_f1 | "
+                         "reference_em | reference_wer")),
+    "--checkpoint-every": ("checkpoint_every", int, ("optimizer steps between resumable checkpoints "
+                                                     "(0: at epoch ends only)")),
     "--eval-every": ("eval_every", int, "also evaluate every N steps: the learning curve (0: off)"),
     "--threads": ("num_threads", int, "torch CPU threads (default: torch's)"),
 }
@@ -66,8 +65,8 @@ SWITCHES = {  # flag -> (field, value when given, help)
     "--expand-answers": ("expand_answers", True, "one training example per answer entry (reference)"),
     "--no-lowercase": ("lowercase", False, "keep the case of contexts and questions"),
     "--no-group-by-length": ("group_by_length", False, "batch windows in random order, not by length"),
-    "--keep-resume-state": ("keep_resume_state", True, "keep last/training_state.pt (the optimizer state, "
-                            "twice the model's size) when the run finishes, to continue it later"),
+    "--keep-resume-state": ("keep_resume_state", True, ("keep last/training_state.pt (the optimizer state, "
+                            "twice the model's size) when the run finishes, to continue it later")),
 }
 
 

@@ -21,9 +21,9 @@ an impossible setting or unwritable output ConfigError; the CLI turns both into 
 from __future__ import annotations
 
 import argparse
-import random
 import json
 import os
+import random
 import time
 from pathlib import Path
 from typing import Any

@@ -151,7 +151,7 @@ class RunConfig:
             payload = json.loads(Path(path).read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise ConfigError(f"{path}: cannot read run config ({e})") from e
-        return cls.from_dict(payload["config"] if "config" in payload else payload)
+        return cls.from_dict(payload.get("config", payload))
 
 
 # The settings that belong to a trained model, so a checkpoint keeps them for inference

@@ -248,7 +248,7 @@ def load_lexicon(path: str | None = None) -> Lexicon:
             lex = pickle.load(f)
         if isinstance(lex, Lexicon):
             return lex
-    except Exception:  # noqa: BLE001 - a missing or stale cache just means parsing again
+    except Exception:  # noqa: BLE001, S110 - a missing or stale cache just means parsing again
         pass
     lex = Lexicon.from_file(src)
     try:

@@ -178,11 +178,11 @@ def data_section(data_stats: dict[str, Any]) -> str:
         if a:
             lines += [
                 "",
-                f"**{split.replace('_', ' ')}**: {a['aligned']} of {a['answers']} answers aligned to tokens "
-                f"(failure rate {100 * a['failure_rate']:.2f}%: {a['not_in_any_window']} not inside any window, "
-                f"{a.get('no_tokens', 0)} with no tokens); {a['windows']} windows, "
-                f"{a['negative_windows']} without the answer ({a['negative_windows_dropped']} dropped); "
-                f"{a['questions_truncated']} questions cut to the question-token limit.",
+                (f"**{split.replace('_', ' ')}**: {a['aligned']} of {a['answers']} answers aligned to tokens "
+                 f"(failure rate {100 * a['failure_rate']:.2f}%: {a['not_in_any_window']} not inside any window, "
+                 f"{a.get('no_tokens', 0)} with no tokens); {a['windows']} windows, "
+                 f"{a['negative_windows']} without the answer ({a['negative_windows_dropped']} dropped); "
+                 f"{a['questions_truncated']} questions cut to the question-token limit."),
             ]
     return "\n".join(lines)
 

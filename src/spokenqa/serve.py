@@ -852,7 +852,7 @@ class BackgroundServer:
         self.app, self.host, self.port, self.log_level = app, host, port, log_level
         self.url = ""
 
-    def __enter__(self) -> "BackgroundServer":  # noqa: PYI034
+    def __enter__(self) -> "BackgroundServer":
         self._sock = bind_socket(self.host, self.port)
         self.port = self._sock.getsockname()[1]
         self.url = f"http://{self.host}:{self.port}"

@@ -123,7 +123,8 @@ def _provenance(cfg: RunConfig) -> dict[str, Any]:
 
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, cwd=Path(__file__).parent, timeout=5,
+            check=False,  # outside a git checkout the commit is simply unknown
         ).stdout.strip() or None
     except (OSError, subprocess.TimeoutExpired):
         commit = None
