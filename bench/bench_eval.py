@@ -11,15 +11,21 @@ spokenqa.json, or --checkpoint) is exported as a BertForQuestionAnswering folder
   Runtime, `--backend onnx [--quantize int8]`; the graph from the checkpoint's cache, exported
   first if there is none: that is in the variant's load_s, not in its time). Timed after the
   model is loaded; scoring is not timed on either side.
-- pipeline: default settings (batch_size 1), and batch_size=16 (--pipeline-batches), fp32 as the
-  pipeline runs; timed from the call to its return, after loading.
+- pipeline: default settings (batch_size 1; more with --pipeline-batches 0,16), at fp32 (its
+  default) and bf16 (`torch_dtype=torch.bfloat16`, --pipeline-precisions), each run in a fresh
+  process; timed from the call to its return, after loading.
+
+Each side runs --repeats times (default 3), interleaved (every side once per round); tables give
+the median wall time with its min-max range, and speed-ups are ratios of medians, equal precision
+first (fp32 vs fp32, bf16 vs bf16), then each side's default (spokenqa auto vs pipeline fp32).
+bf16 runs are skipped on a CPU without native bf16.
 
 Every side's answers are scored here with the official SQuAD v1.1 metric
 (spokenqa.metrics.official_scores); the table gives wall time, questions/s, EM/F1 and how many
 answers differ between runs.
 
     python bench/bench_eval.py                               # whole test, newest checkpoint
-    python bench/bench_eval.py --questions 40 --checkpoint /tmp/ckpt   # smoke
+    python bench/bench_eval.py --questions 40 --checkpoint /tmp/ckpt --repeats 2   # smoke
 """
 
 from __future__ import annotations
@@ -63,7 +69,10 @@ def main(argv=None) -> None:
     p.add_argument("--questions", type=int, default=None, help="first N questions only (smoke)")
     p.add_argument("--variants", default="bf16,fp32",
                    help="spokenqa variants to run: bf16, fp32 (torch), onnx-fp32, onnx-int8 (ONNX Runtime)")
-    p.add_argument("--pipeline-batches", default="0,16", help="pipeline batch sizes, 0 = its default")
+    p.add_argument("--pipeline-batches", default="0", help="pipeline batch sizes, 0 = its default (e.g. 0,16)")
+    p.add_argument("--pipeline-precisions", default="fp32,bf16",
+                   help="pipeline weights' dtype: fp32 (its default), bf16 (torch_dtype; skipped without native bf16)")
+    p.add_argument("--repeats", type=int, default=3, help="runs per side, interleaved; tables give median and range")
     p.add_argument("--threads", type=int, default=None, help="torch threads on both sides (default: torch's)")
     p.add_argument("--max-answer-tokens", type=int, default=None, help="spokenqa's answer cap (default: the checkpoint's)")
     p.add_argument("--eval-batch-size", type=int, default=None, help="spokenqa's batch per stream (default: the checkpoint's)")
@@ -93,16 +102,24 @@ def main(argv=None) -> None:
     examples, _ = load_squad(test_file, lowercase=cfg.lowercase, max_questions=args.questions)
     print(f"[bench_eval] {checkpoint}: {len(examples)} questions", file=sys.stderr, flush=True)
 
-    runs: dict[str, dict] = {}
-    preds: dict[str, dict[str, str]] = {}
-    for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
+    has_bf16 = cpu_supports_bf16()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    for variant in variants:
         if variant not in VARIANTS:
             raise SystemExit(f"--variants: unknown {variant!r}; choose from {', '.join(VARIANTS)}")
+    if not has_bf16 and "bf16" in variants:
+        print("[bench_eval] this CPU has no native bf16: skipping the bf16 runs", file=sys.stderr)
+    variants = [v for v in variants if has_bf16 or VARIANTS[v][1] != "bf16"]
+    pipelines = [(int(b), pr) for pr in args.pipeline_precisions.split(",") if pr.strip() and (has_bf16 or pr != "bf16")
+                 for b in args.pipeline_batches.split(",") if b.strip()]
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench_eval-"))
+    export = export_checkpoint(checkpoint, tmp / "hf_model", dtype="fp32")
+    rows = [{"id": e.id, "question": e.question, "context": e.context} for e in examples]
+    (tmp / "rows.json").write_text(json.dumps(rows))
+
+    def run_spokenqa(variant: str) -> tuple[dict, dict[str, str]]:
         backend, precision = VARIANTS[variant]
-        if precision == "bf16" and not cpu_supports_bf16():
-            print("[bench_eval] this CPU has no native bf16: skipping the bf16 run", file=sys.stderr)
-            continue
-        print(f"[bench_eval] spokenqa {variant} ...", file=sys.stderr, flush=True)
         variant_load_s = load_s
         if backend == "onnx":
             from spokenqa.onnx_backend import load_onnx
@@ -116,31 +133,38 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         predictions, align = answer_examples(prepared, tokenizer, examples, cfg, precision)
         seconds = time.perf_counter() - t0
-        del prepared
-        name = f"spokenqa {variant}"
-        preds[name] = {p.id: p.text for p in predictions}
-        runs[name] = {"seconds": seconds, "questions_per_s": len(examples) / seconds, "load_s": variant_load_s,
-                      "windows": align.windows, "batch_size": cfg.eval_batch_size, "threads": torch.get_num_threads(),
-                      "max_answer_tokens": cfg.max_answer_tokens}
-        print(f"[bench_eval] {name}: {seconds:.1f} s", file=sys.stderr, flush=True)
-    del model
+        return ({"seconds": seconds, "questions_per_s": len(examples) / seconds, "load_s": variant_load_s,
+                 "precision": "fp32" if precision == "no" else precision, "windows": align.windows,
+                 "batch_size": cfg.eval_batch_size, "threads": torch.get_num_threads(),
+                 "max_answer_tokens": cfg.max_answer_tokens}, {p.id: p.text for p in predictions})
 
-    tmp = Path(tempfile.mkdtemp(prefix="bench_eval-"))
-    export = export_checkpoint(checkpoint, tmp / "hf_model", dtype="fp32")
-    rows = [{"id": e.id, "question": e.question, "context": e.context} for e in examples]
-    (tmp / "rows.json").write_text(json.dumps(rows))
-    for b in [int(x) for x in args.pipeline_batches.split(",") if x.strip()]:
-        name = f"pipeline batch {b}" if b else "pipeline default"
-        print(f"[bench_eval] {name} ...", file=sys.stderr, flush=True)
-        out = tmp / f"preds_{b}.json"
+    def run_pipeline(batch: int, precision: str) -> tuple[dict, dict[str, str]]:
+        out = tmp / f"preds_{batch}_{precision}.json"
         cmd = [C.hf_python(args.hf_python), str(C.BENCH / "hf_worker.py"), "eval", "--rows", str(tmp / "rows.json"),
-               "--model", str(export), "--out", str(out), "--batch-size", str(b)]
+               "--model", str(export), "--out", str(out), "--batch-size", str(batch), "--precision", precision]
         if args.threads:
             cmd += ["--threads", str(args.threads)]
-        r = C.run_json(cmd)
-        preds[name] = json.loads(out.read_text())
-        runs[name] = r
-        print(f"[bench_eval] {name}: {r['seconds']:.1f} s", file=sys.stderr, flush=True)
+        return C.run_json(cmd), json.loads(out.read_text())
+
+    jobs = [(f"spokenqa {v}", lambda v=v: run_spokenqa(v)) for v in variants]
+    jobs += [(f"pipeline {pr} " + (f"batch {b}" if b else "default"), lambda b=b, pr=pr: run_pipeline(b, pr))
+             for b, pr in pipelines]
+    runs: dict[str, dict] = {}
+    preds: dict[str, dict[str, str]] = {}
+    for rep in range(args.repeats):  # interleaved: every side once per round, N rounds
+        for name, job in jobs:
+            print(f"[bench_eval] {name} run {rep + 1}/{args.repeats} ...", file=sys.stderr, flush=True)
+            r, answers = job()
+            if name not in runs:  # answers and settings of the first run; both sides are deterministic
+                runs[name], preds[name] = {**r, "all_seconds": []}, answers
+            elif answers != preds[name]:
+                runs[name]["answers_differ_between_runs"] = True
+            runs[name]["all_seconds"].append(r["seconds"])
+            print(f"[bench_eval] {name} run {rep + 1}: {r['seconds']:.1f} s", file=sys.stderr, flush=True)
+    for r in runs.values():
+        r["wall"] = C.spread(r.pop("all_seconds"))
+        r["seconds"] = r["wall"]["median"]
+        r["questions_per_s"] = len(examples) / r["seconds"]
 
     for name, pr in preds.items():
         runs[name]["official"] = official_scores(examples, pr)
@@ -159,33 +183,38 @@ def main(argv=None) -> None:
 
     comparisons = []
     names = list(runs)
+    default_pl = next((n for n in ("pipeline fp32 default", *names) if n.startswith("pipeline") and n in runs), None)
     if "spokenqa fp32" in runs:  # what each faster variant changes against torch fp32
         comparisons += [differ(n, "spokenqa fp32") for n in names if n.startswith("spokenqa") and n != "spokenqa fp32"]
     for s in [n for n in names if n.startswith("spokenqa")]:
         for pl in [n for n in names if n.startswith("pipeline")]:
             comparisons.append(differ(s, pl))
-    if "pipeline default" in runs and "pipeline batch 16" in runs:
-        comparisons.append(differ("pipeline batch 16", "pipeline default"))
+    comparisons += [differ(n, default_pl) for n in names if n.startswith("pipeline") and n != default_pl]
 
-    base = runs.get("pipeline default") or next((runs[n] for n in names if n.startswith("pipeline")), None)
-    table_rows = []
-    for name in names:
-        r = runs[name]
-        speed = base["seconds"] / r["seconds"] if base else None
-        table_rows.append([name, r["seconds"], r["questions_per_s"], r["official"]["exact_match"],
-                           f"{r['official']['f1']:.2f}", f"{speed:.2f}x" if speed else "-"])
-    md = C.table(["run", "wall s", "questions/s", "EM", "F1", "speed vs pipeline default"], table_rows)
+    table_rows = [[name, r["precision"], C.fmt_spread(r["wall"]), r["questions_per_s"], r["official"]["exact_match"],
+                   f"{r['official']['f1']:.2f}"] for name, r in runs.items()]
+    md = C.table(["run", "precision", "wall s median (min-max)", "questions/s (median)", "EM", "F1"], table_rows)
+    auto = "bf16" if has_bf16 else "fp32"
+    pairs = [("spokenqa fp32", "pipeline fp32 default", "equal precision: fp32 vs fp32"),
+             ("spokenqa bf16", "pipeline bf16 default", "equal precision: bf16 vs bf16"),
+             (f"spokenqa {auto}", "pipeline fp32 default", f"defaults: spokenqa auto ({auto} here) vs the pipeline's fp32")]
+    speed_rows = [[label, f"{a}: {C.fmt_spread(runs[a]['wall'])} s", f"{b}: {C.fmt_spread(runs[b]['wall'])} s",
+                   f"**{C.ratio_of_medians(runs[b]['wall'], runs[a]['wall'])}**"]
+                  for a, b, label in pairs if a in runs and b in runs]
+    md_speed = C.table(["comparison", "spokenqa", "pipeline", "speed-up (pipeline s / spokenqa s, medians)"], speed_rows)
     md2 = C.table(["a", "b", "answers changed (raw / normalised)", "F1 a - b", "EM a - b", "F1 of a's answers vs b's"],
                   [[c["a"], c["b"], f"{c['answers_changed']} / {c['answers_changed_normalized']}",
                     f"{c['f1_difference']:+.2f}", f"{c['em_difference']:+.2f}", f"{c['mutual_f1']:.1f}"] for c in comparisons])
     report = {"checkpoint": str(checkpoint), "checkpoint_info": json.loads((checkpoint / "spokenqa.json").read_text()).get("checkpoint"),
               "test_file": str(test_file), "questions": len(examples), "machine_at_start": started, "busy_at_start": busy,
-              "machine_at_end": C.machine(), "runs": runs, "comparisons": comparisons, "table": md, "table_changes": md2}
+              "machine_at_end": C.machine(), "repeats": args.repeats, "runs": runs, "comparisons": comparisons,
+              "table_speed": md_speed, "table": md, "table_changes": md2}
     C.write_json(Path(args.json), report)
     C.write_json(Path(args.json).with_name(Path(args.json).stem + "_predictions.json"), preds)
     print(f"\nbench_eval: {len(examples)} questions of {test_file.name}, checkpoint {checkpoint}; "
-          f"load average {started['loadavg']} -> {report['machine_at_end']['loadavg']}\n")
-    print(md + "\n\n" + md2)
+          f"{args.repeats} interleaved run(s) per side; load average {started['loadavg']} -> "
+          f"{report['machine_at_end']['loadavg']}\n")
+    print(md_speed + "\n\n" + md + "\n\n" + md2)
     print(f"\nwritten {args.json}")
 
 

@@ -102,6 +102,8 @@ def main(argv=None) -> None:
     p.add_argument("--backend-calls", type=int, default=30, help="calls per forward-pass measurement")
     p.add_argument("--threads", type=int, default=None, help="CPU threads on every side (default: torch's)")
     p.add_argument("--no-pipeline", action="store_true", help="skip the pipeline (needs .venv-hf457)")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="whole-test runs per variant, interleaved (bench_eval.py): median and range")
     p.add_argument("--hf-python", default=None)
     p.add_argument("--avx2-fp32-speedup", type=float, default=AVX2_TORCH_FP32_SPEEDUP,
                    help="spokenqa torch fp32 / pipeline measured on an AVX2-only CPU (issue 13: 1.70); "
@@ -172,7 +174,8 @@ def main(argv=None) -> None:
     variants = ",".join({"torch bf16": "bf16", "torch fp32": "fp32", "onnx fp32": "onnx-fp32",
                          "onnx int8": "onnx-int8"}[v] for v in labels)
     eval_args = ["--checkpoint", str(ready), "--variants", variants, "--json", str(eval_json),
-                 "--pipeline-batches", "" if args.no_pipeline else "0", *th]
+                 "--pipeline-batches", "" if args.no_pipeline else "0", "--pipeline-precisions", "fp32",
+                 "--repeats", str(args.repeats), *th]
     for flag, value in (("--questions", args.questions), ("--test-file", args.test_file), ("--hf-python", args.hf_python)):
         if value is not None:
             eval_args += [flag, str(value)]
@@ -182,7 +185,7 @@ def main(argv=None) -> None:
 
     # 6. tables and targets
     runs, changes = evaluation["runs"], {c["a"]: c for c in evaluation["comparisons"] if c["b"] == "spokenqa fp32"}
-    pipeline = runs.get("pipeline default")
+    pipeline = runs.get("pipeline fp32 default")
     rows = []
     for label in labels:
         r = runs[EVAL_NAMES[label]]
