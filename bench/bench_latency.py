@@ -3,16 +3,21 @@
 - load time in fresh processes (median of --load-runs): importing the library, loading the model
   (QA.load / pipeline(...)), the first call;
 - one question over a 150-word Spoken-SQuAD transcript: p50/p90/p99 over --calls calls after
-  --warmup calls, for QA.answer and the pipeline (same weights, exported as in bench_eval);
+  --warmup calls (both sides), for QA.answer and the pipeline (same weights, exported as in
+  bench_eval), in --repeats-single interleaved rounds (median and min-max over rounds): spokenqa
+  as QA.load runs it (auto) and at torch fp32; the pipeline at fp32 (its default) and bf16
+  (torch_dtype, where the CPU has native bf16); equal precision first in the table;
 - what each inference setting gives on that call (spokenqa): fp32; bf16 autocast casting the
   weights at each call (the model as load_checkpoint returns it); bf16 with the Linear weights kept
   in bf16 (what QA.load now does); 1 vs 2 intra-op threads; 1 inter-op thread; OMP_WAIT_POLICY;
 - how the cost grows: 1, 4, 16, 64 questions over the 150-word context (one call), and one
-  question over contexts of one, two and four windows (384 tokens, stride 128). Plot:
+  question over contexts of one, two and four windows (384 tokens, stride 128), each point after
+  one warm-up call on both sides; spokenqa default vs the pipeline's first fp32 round. Plot:
   bench/out/scaling.png (copied to docs/img/scaling.png with --doc-plot when < 150 KB).
 
     python bench/bench_latency.py
-    python bench/bench_latency.py --calls 10 --warmup 2 --repeats 1 --load-runs 1 --checkpoint /tmp/ckpt  # smoke
+    python bench/bench_latency.py --calls 10 --warmup 2 --repeats 1 --load-runs 1 --repeats-single 2 \\
+        --variant-calls 5 --checkpoint /tmp/ckpt  # smoke
 """
 
 from __future__ import annotations
@@ -177,6 +182,9 @@ def main(argv=None) -> None:
     p.add_argument("--warmup", type=int, default=20)
     p.add_argument("--repeats", type=int, default=5, help="repeats per scaling point (median)")
     p.add_argument("--load-runs", type=int, default=3)
+    p.add_argument("--repeats-single", type=int, default=3,
+                   help="interleaved rounds of the single-question timing (spokenqa, then the pipeline in a fresh "
+                        "process at fp32 and, with native bf16, bf16); tables give median and range over rounds")
     p.add_argument("--no-variants", action="store_true")
     p.add_argument("--threads", type=int, default=None,
                    help="torch intra-op threads on both sides (default: torch's, = cores)")
@@ -192,6 +200,7 @@ def main(argv=None) -> None:
 
     import torch
 
+    from spokenqa.inference import cpu_supports_bf16
     from spokenqa.model import load_checkpoint
     from spokenqa.qa import QA
 
@@ -225,9 +234,31 @@ def main(argv=None) -> None:
             "variant_calls": args.variant_calls, "repeats": args.repeats}
     (tmp / "spec.json").write_text(json.dumps(spec))
     ask = lambda q=texts["question"], c=texts["context"]: qa.answer(q, context=c)
-    spokenqa = {"single": time_calls(ask, args.warmup, args.calls), "questions": [], "context": [],
-                "answer": ask()[0].answers[0].text, "threads": torch.get_num_threads()}
-    print(f"[bench_latency] spokenqa single: {spokenqa['single']}", file=sys.stderr, flush=True)
+    fp32_model, tok, cfg = load_checkpoint(checkpoint)
+    qa_fp32 = QA(fp32_model, tok, cfg.replace(mixed_precision="no"), torch.device("cpu"))
+    ask_fp32 = lambda: qa_fp32.answer(texts["question"], context=texts["context"])
+    default = f"spokenqa {qa.runtime.backend} {qa.runtime.precision_name}"  # QA.load's auto choice here
+    sq_sides = {default: ask}
+    if default != "spokenqa torch fp32":
+        sq_sides["spokenqa torch fp32"] = ask_fp32
+    pl_precisions = ["fp32", "bf16"] if cpu_supports_bf16() else ["fp32"]
+    singles: dict[str, list[dict]] = {name: [] for name in [*sq_sides, *(f"pipeline {x}" for x in pl_precisions)]}
+    pipeline_runs: dict[str, list[dict]] = {x: [] for x in pl_precisions}
+    for rep in range(args.repeats_single):  # interleaved rounds; the pipeline in a fresh process each time
+        for name, fn in sq_sides.items():
+            singles[name].append(time_calls(fn, args.warmup, args.calls))
+        for prec in pl_precisions:
+            print(f"[bench_latency] pipeline {prec} run {rep + 1}/{args.repeats_single} ...", file=sys.stderr, flush=True)
+            r = C.run_json([hf, str(C.BENCH / "hf_worker.py"), "latency", "--model", str(export), "--spec",
+                            str(tmp / "spec.json"), "--precision", prec, *th])
+            pipeline_runs[prec].append(r)
+            singles[f"pipeline {prec}"].append(r["single"])
+    single_summary = {name: {k: C.spread([r[k] for r in rs]) for k in ("p50_ms", "p90_ms", "p99_ms")}
+                      for name, rs in singles.items()}
+    spokenqa = {"single": singles[default][0], "questions": [], "context": [],
+                "answer": ask()[0].answers[0].text, "threads": torch.get_num_threads(), "runtime": str(qa.runtime)}
+    pipeline = pipeline_runs["fp32"][0]  # the pipeline's default settings, for the scaling tables and plot
+    print(f"[bench_latency] single question: {single_summary}", file=sys.stderr, flush=True)
 
     def median_call(fn) -> float:
         ts = []
@@ -249,15 +280,12 @@ def main(argv=None) -> None:
     variants = []
     if not args.no_variants:
         n, w = args.variant_calls, args.warmup
-        fp32_model, tok, cfg = load_checkpoint(checkpoint)
         before = QA(fp32_model, tok, cfg, torch.device("cpu"))  # autocast casts the fp32 weights each call
         variants.append({"setting": "bf16 autocast, weights cast at each call (before)", "threads": torch.get_num_threads(),
                          **time_calls(lambda: before.answer(texts["question"], context=texts["context"]), w, n)})
         variants.append({"setting": "bf16, Linear weights kept in bf16 (QA.load now)", "threads": torch.get_num_threads(),
                          **time_calls(ask, w, n)})
-        fp32 = QA(fp32_model, tok, cfg.replace(mixed_precision="no"), torch.device("cpu"))
-        variants.append({"setting": "fp32", "threads": torch.get_num_threads(),
-                         **time_calls(lambda: fp32.answer(texts["question"], context=texts["context"]), w, n)})
+        variants.append({"setting": "fp32", "threads": torch.get_num_threads(), **time_calls(ask_fp32, w, n)})
         threads = torch.get_num_threads()
         other = 1 if threads != 1 else 2
         torch.set_num_threads(other)
@@ -272,9 +300,6 @@ def main(argv=None) -> None:
         for v in variants:
             print(f"[bench_latency] {v['setting']}: p50 {v['p50_ms']:.1f} ms", file=sys.stderr, flush=True)
 
-    print("[bench_latency] pipeline ...", file=sys.stderr, flush=True)
-    pipeline = C.run_json([hf, str(C.BENCH / "hf_worker.py"), "latency", "--model", str(export), "--spec", str(tmp / "spec.json"), *th])
-
     plot_path = Path(args.plot)
     plot(spokenqa, pipeline, plot_path)
     doc_plot = None
@@ -283,16 +308,25 @@ def main(argv=None) -> None:
         doc_plot.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(plot_path, doc_plot)
 
-    s, pl = spokenqa["single"], pipeline["single"]
-    md = C.table(["", "spokenqa QA", "HF pipeline", "pipeline / spokenqa"], [
-        ["import (fresh process) s", load_summary["spokenqa"]["import_s"], load_summary["pipeline"]["import_s"], "-"],
-        ["model load s (QA.load / pipeline())", f"{load_summary['spokenqa']['load_s']:.2f}",
-         f"{load_summary['pipeline']['load_s']:.2f}", f"{load_summary['pipeline']['load_s'] / load_summary['spokenqa']['load_s']:.2f}x"],
-        ["first call s", f"{load_summary['spokenqa']['first_call_s']:.3f}", f"{load_summary['pipeline']['first_call_s']:.3f}", "-"],
-        [f"1 question, 150 words ({texts['tokens_150']} tokens): p50 ms", s["p50_ms"], pl["p50_ms"], f"{pl['p50_ms'] / s['p50_ms']:.2f}x"],
-        ["p90 ms", s["p90_ms"], pl["p90_ms"], f"{pl['p90_ms'] / s['p90_ms']:.2f}x"],
-        ["p99 ms", s["p99_ms"], pl["p99_ms"], f"{pl['p99_ms'] / s['p99_ms']:.2f}x"],
+    ls = load_summary
+    md = C.table(["fresh process (median of --load-runs)", "spokenqa QA", "HF pipeline (fp32)", "pipeline / spokenqa"], [
+        ["import s", ls["spokenqa"]["import_s"], ls["pipeline"]["import_s"], "-"],
+        ["model load s (QA.load / pipeline())", f"{ls['spokenqa']['load_s']:.2f}", f"{ls['pipeline']['load_s']:.2f}",
+         f"{ls['pipeline']['load_s'] / ls['spokenqa']['load_s']:.2f}x"],
+        ["import + load s", f"{ls['spokenqa']['import_s'] + ls['spokenqa']['load_s']:.2f}",
+         f"{ls['pipeline']['import_s'] + ls['pipeline']['load_s']:.2f}", "-"],
+        ["first call s", f"{ls['spokenqa']['first_call_s']:.3f}", f"{ls['pipeline']['first_call_s']:.3f}", "-"],
     ])
+    pairs = [("spokenqa torch fp32", "pipeline fp32", "equal precision: fp32 vs fp32"),
+             ("spokenqa torch bf16", "pipeline bf16", "equal precision: bf16 vs bf16"),
+             (default, "pipeline fp32", f"defaults: {default} (QA.load auto) vs pipeline fp32")]
+    md_single = C.table(
+        [f"1 question, 150 words ({texts['tokens_150']} tokens)", "spokenqa p50 ms", "pipeline p50 ms",
+         "p50 pipeline / spokenqa", "spokenqa p99 ms", "pipeline p99 ms"],
+        [[label, f"{a}: {C.fmt_spread(single_summary[a]['p50_ms'])}", f"{b}: {C.fmt_spread(single_summary[b]['p50_ms'])}",
+          f"**{C.ratio_of_medians(single_summary[b]['p50_ms'], single_summary[a]['p50_ms'])}**",
+          C.fmt_spread(single_summary[a]["p99_ms"]), C.fmt_spread(single_summary[b]["p99_ms"])]
+         for a, b, label in pairs if a in single_summary and b in single_summary])
     md_scale = C.table(["questions over the 150-word context", "spokenqa ms", "pipeline ms", "pipeline / spokenqa"], [
         [a["n"], 1e3 * a["median_s"], 1e3 * b["median_s"], f"{b['median_s'] / a['median_s']:.2f}x"]
         for a, b in zip(spokenqa["questions"], pipeline["questions"])])
@@ -303,13 +337,14 @@ def main(argv=None) -> None:
                      [[v["setting"], v.get("threads", "-"), v["p50_ms"], v["p90_ms"], v["p99_ms"]] for v in variants])
     report = {"checkpoint": str(checkpoint), "machine_at_start": started, "busy_at_start": busy, "machine_at_end": C.machine(),
               "texts": {k: v for k, v in texts.items() if k not in ("questions",)}, "loads": loads, "load_summary": load_summary,
+              "single_runs": singles, "single_summary": single_summary, "pipeline_runs": pipeline_runs,
               "spokenqa": spokenqa, "pipeline": pipeline, "variants": variants, "plot": str(plot_path),
               "doc_plot": str(doc_plot) if doc_plot else None, "plot_bytes": plot_path.stat().st_size,
-              "tables": [md, md_scale, md_ctx, md_var]}
+              "tables": [md_single, md, md_scale, md_ctx, md_var]}
     C.write_json(Path(args.json), report)
     print(f"\nbench_latency: checkpoint {checkpoint}; load average {started['loadavg']} -> "
           f"{report['machine_at_end']['loadavg']}; spokenqa answer: {spokenqa['answer']!r} (gold {texts['answer']!r})\n")
-    print(f"{md}\n\n{md_scale}\n\n{md_ctx}\n\n{md_var}")
+    print(f"{md_single}\n\n{md}\n\n{md_scale}\n\n{md_ctx}\n\n{md_var}")
     print(f"\nplot {plot_path} ({plot_path.stat().st_size // 1024} KB){' -> ' + str(doc_plot) if doc_plot else ''}; written {args.json}")
 
 
