@@ -40,6 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
+
 from spokenqa.export import export_checkpoint
 
 # --variants name -> (backend, precision as spokenqa.inference / onnx_backend take it)

@@ -168,7 +168,7 @@ def cmd_train(args) -> None:
         steps_for_schedule = per_epoch * args.epochs
     else:
         steps_for_schedule = steps_total
-    targs = dict(  # noqa: C408 (TrainingArguments keywords)
+    targs = dict(
         output_dir=args.out_dir,
         per_device_train_batch_size=args.batch_size,
         learning_rate=args.lr,
