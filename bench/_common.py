@@ -115,12 +115,26 @@ def run_json(cmd: list[str], env: dict | None = None, timeout: float | None = No
     return result
 
 
-def newest_checkpoint(pattern: str = "runs/exp_*/best") -> Path | None:
-    """The newest checkpoint folder matching `pattern` (by its spokenqa.json's mtime)."""
-    found = [p for p in REPO.glob(pattern) if (p / "spokenqa.json").is_file() and (p / "model.safetensors").is_file()]
-    if not found:
-        return None
-    return max(found, key=lambda p: (p / "spokenqa.json").stat().st_mtime)
+def checkpoint_for(arg: str | None, quick_steps: int = 150) -> Path:
+    """The checkpoint a benchmark measures: --checkpoint if given, else the model shipped with
+    spokenqa (what users get), else a small one trained here on text SQuAD (a checkout without
+    the weights), so every benchmark runs on a fresh clone."""
+    if arg:
+        return Path(arg)
+    from spokenqa.export import RELEASE_MODEL
+
+    if (RELEASE_MODEL / "model.safetensors").is_file():
+        return RELEASE_MODEL
+    out = OUT / "quick_ckpt"
+    if not (out / "last" / "spokenqa.json").is_file():
+        from spokenqa.config import preset
+        from spokenqa.train import train
+
+        print(f"[bench] no shipped model: training a quick {quick_steps}-step checkpoint", file=sys.stderr)
+        train(preset("cpu").replace(train_files=[str(squad_train())], out_dir=str(out),
+                                    max_train_examples=quick_steps * 32, max_steps=quick_steps, epochs=1,
+                                    checkpoint_every=0))
+    return out / "last"
 
 
 def examples_to_rows(examples) -> list[dict]:

@@ -175,10 +175,7 @@ def main() -> None:
     from spokenqa.qa import QA
     from spokenqa.spoken import spokenize
 
-    checkpoint = args.checkpoint or C.newest_checkpoint("runs/*/best")
-    if checkpoint is None or not (Path(checkpoint) / "spokenqa.json").is_file():
-        raise SystemExit(f"no checkpoint: {checkpoint or 'no runs/*/best with a spokenqa.json'} (pass --checkpoint)")
-    checkpoint = Path(checkpoint).resolve()
+    checkpoint = C.checkpoint_for(args.checkpoint).resolve()
     audio_dir = args.audio_dir or args.jsonl.parent / "audio"
     rows = [json.loads(x) for x in args.jsonl.read_text().splitlines() if x.strip()]
     rows.sort(key=lambda r: r["order"])

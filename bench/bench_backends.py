@@ -53,9 +53,7 @@ def main(argv=None) -> None:
     from spokenqa.model import load_checkpoint
 
     started = C.machine()
-    checkpoint = Path(args.checkpoint) if args.checkpoint else C.newest_checkpoint()
-    if checkpoint is None:
-        raise SystemExit("no checkpoint: pass --checkpoint")
+    checkpoint = C.checkpoint_for(args.checkpoint)
     model, tok, cfg = load_checkpoint(checkpoint)
     examples, _ = load_squad(C.spoken_test(), lowercase=True, max_questions=600)
     words = None

@@ -1,7 +1,7 @@
 """Whole Spoken-SQuAD test: spokenqa's evaluation versus transformers.pipeline("question-answering").
 
-The same trained weights on both sides: the spokenqa checkpoint (newest runs/exp_*/best with a
-spokenqa.json, or --checkpoint) is exported as a BertForQuestionAnswering folder (head "linear"
+The same trained weights on both sides: the spokenqa checkpoint (the shipped model, or
+--checkpoint) is exported as a BertForQuestionAnswering folder (head "linear"
 = qa_outputs) into a temp folder and loaded by the pipeline in the transformers-4.57 venv.
 
 - spokenqa: `spokenqa.inference.answer_examples` (features -> logits -> n-best decode), what
@@ -24,7 +24,7 @@ Every side's answers are scored here with the official SQuAD v1.1 metric
 (spokenqa.metrics.official_scores); the table gives wall time, questions/s, EM/F1 and how many
 answers differ between runs.
 
-    python bench/bench_eval.py                               # whole test, newest checkpoint
+    python bench/bench_eval.py                               # whole test, the shipped model
     python bench/bench_eval.py --questions 40 --checkpoint /tmp/ckpt --repeats 2   # smoke
 """
 
@@ -48,23 +48,9 @@ VARIANTS = {"bf16": ("torch", "bf16"), "fp32": ("torch", "no"), "onnx-fp32": ("o
             "onnx-int8": ("onnx", "int8")}
 
 
-def quick_checkpoint(steps: int) -> Path:
-    """Train a small checkpoint when no runs/exp_*/best exists (text SQuAD, shipped encoder)."""
-    from spokenqa.config import preset
-    from spokenqa.train import train
-
-    out = C.OUT / "quick_ckpt"
-    if (out / "last" / "spokenqa.json").is_file():
-        return out / "last"
-    cfg = preset("cpu").replace(train_files=[str(C.squad_train())], out_dir=str(out), max_train_examples=steps * 32,
-                                max_steps=steps, epochs=1, checkpoint_every=0)
-    train(cfg)
-    return out / "last"
-
-
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--checkpoint", default=None, help="spokenqa checkpoint folder (default: newest runs/exp_*/best)")
+    p.add_argument("--checkpoint", default=None, help="spokenqa checkpoint folder (default: the shipped model)")
     p.add_argument("--quick-steps", type=int, default=150, help="steps of the fallback checkpoint")
     p.add_argument("--test-file", default=None, help="default: $SPOKENQA_DATA/spoken-squad/spoken_test-v1.1.json")
     p.add_argument("--questions", type=int, default=None, help="first N questions only (smoke)")
@@ -91,10 +77,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     started, busy = C.machine(), C.busy_processes()
-    checkpoint = Path(args.checkpoint) if args.checkpoint else C.newest_checkpoint()
-    if checkpoint is None:
-        print("[bench_eval] no runs/exp_*/best checkpoint: training a quick one", file=sys.stderr)
-        checkpoint = quick_checkpoint(args.quick_steps)
+    checkpoint = C.checkpoint_for(args.checkpoint, args.quick_steps)
     t0 = time.perf_counter()
     model, tokenizer, cfg = load_checkpoint(checkpoint)
     cfg = cfg.replace(max_answer_tokens=args.max_answer_tokens, eval_batch_size=args.eval_batch_size)

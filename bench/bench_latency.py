@@ -176,7 +176,7 @@ def main(argv=None) -> None:
     p.add_argument("--worker", choices=("load", "single"), help=argparse.SUPPRESS)
     p.add_argument("--spec", help=argparse.SUPPRESS)
     p.add_argument("--interop", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--checkpoint", default=None, help="default: newest runs/exp_*/best (else a quick one)")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped model (else a quick one)")
     p.add_argument("--test-file", default=None)
     p.add_argument("--calls", type=int, default=200)
     p.add_argument("--variant-calls", type=int, default=100, help="calls per inference-setting variant")
@@ -209,11 +209,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     th = ["--threads", str(args.threads)] if args.threads else []
     started, busy = C.machine(), C.busy_processes()
-    checkpoint = Path(args.checkpoint) if args.checkpoint else C.newest_checkpoint()
-    if checkpoint is None:
-        from bench_eval import quick_checkpoint
-
-        checkpoint = quick_checkpoint(150)
+    checkpoint = C.checkpoint_for(args.checkpoint)
     tmp = Path(tempfile.mkdtemp(prefix="bench_latency-"))
     export = export_checkpoint(checkpoint, tmp / "hf_model", dtype="fp32")
     hf = C.hf_python(args.hf_python)

@@ -3,7 +3,7 @@
 Run it with the machine otherwise idle (every JSON records the load average and the busiest
 processes at start and end):
 
-    python bench/bench_onnx.py                  # whole Spoken-SQuAD test, newest runs/exp_*/best
+    python bench/bench_onnx.py                  # whole Spoken-SQuAD test, the shipped model
     python bench/bench_onnx.py --checkpoint DIR --questions 20 --calls 10 --warmup 2 --load-runs 1 \\
         --backend-calls 3                       # smoke
 
@@ -93,7 +93,7 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--worker", help=argparse.SUPPRESS)
     p.add_argument("--variant", help=argparse.SUPPRESS)
-    p.add_argument("--checkpoint", default=None, help="default: newest runs/exp_*/best (else a quick one)")
+    p.add_argument("--checkpoint", default=None, help="default: the shipped model (else a quick one)")
     p.add_argument("--test-file", default=None, help="default: $SPOKENQA_DATA/spoken-squad/spoken_test-v1.1.json")
     p.add_argument("--questions", type=int, default=None, help="first N test questions only (smoke)")
     p.add_argument("--calls", type=int, default=200, help="timed calls per variant (latency)")
@@ -129,9 +129,7 @@ def main(argv=None) -> None:
     cpu = {"name": started.get("cpu"), "native_bf16": cpu_supports_bf16(), "avx2": "avx2" in flags,
            "avx512f": "avx512f" in flags, "avx512_vnni": "avx512_vnni" in flags, "avx_vnni": "avx_vnni" in flags,
            "threads": torch.get_num_threads()}
-    checkpoint = Path(args.checkpoint) if args.checkpoint else C.newest_checkpoint()
-    if checkpoint is None:
-        checkpoint = bench_eval.quick_checkpoint(150)
+    checkpoint = C.checkpoint_for(args.checkpoint)
     auto = choose_backend("auto", None, "auto", "cpu")
     labels = [v for v in VARIANTS if v != "torch bf16" or cpu["native_bf16"]]
     print(f"[bench_onnx] {cpu}; auto here: {auto}; checkpoint {checkpoint}", file=sys.stderr, flush=True)

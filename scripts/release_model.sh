@@ -11,7 +11,9 @@
 # linear decay, batch 32, seed 42), 2 epochs, validation every 500 steps and at each epoch end.
 #
 # The run takes hours on a CPU. Run it again to continue: it resumes from runs/release/last.
-# Ctrl-C (SIGINT) saves a checkpoint and stops. Usage:
+# Ctrl-C (SIGINT) saves a checkpoint and stops. Once the run has finished, running the script
+# again chooses the answer cap on the validation set and exports runs/release/best to
+# src/spokenqa/release_model (SHIP=DIR elsewhere), the model spokenqa ships. Usage:
 #   SPOKENQA_DATA=../shared/data bash scripts/release_model.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,7 +43,12 @@ if [ -n "$JEMALLOC" ] && [ -z "${LD_PRELOAD:-}" ]; then
 fi
 
 if grep -qs '"status": "finished"' "$OUT/summary.json"; then
-    echo "release_model.sh: $OUT holds a finished run (best/ is the model to export: docs/MODEL.md)" >&2
+    # Decoding is chosen after training, on the validation set (never the test): the answer cap
+    # with the best official F1 there travels with the exported weights (fp16, HF layout).
+    PY=${PYTHON:-.venv/bin/python}
+    "$PY" scripts/choose_decoding.py "$R/data/synth_val.json" --checkpoint "$OUT/best" | tee "$OUT/decoding.md"
+    CAP=$(awk -F'|' '/[*][*]best[*][*]/ {gsub(/ /, "", $3); print $3}' "$OUT/decoding.md")
+    $SQ export "$OUT/best" "${SHIP:-src/spokenqa/release_model}" --max-answer-tokens "$CAP"
     exit 0
 fi
 if [ -f "$OUT/last/training_state.pt" ]; then

@@ -136,3 +136,25 @@ def test_cli_without_checkpoint_names_the_missing_shipped_file(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "shipped model" in lines[0] and "nothing" in lines[0], proc.stderr
     assert export.RELEASE_MODEL.name == "release_model"
+
+
+def test_export_stores_the_answer_cap_chosen_on_validation(tiny_checkpoint, tmp_path, capsys):
+    """--max-answer-tokens travels in spokenqa.json and is what the loaded model decodes with;
+    without it the checkpoint's cap is kept; ONNX export and a cap of 0 are refused in one line."""
+    from spokenqa.cli import main
+    from spokenqa.config import RunConfig
+    from spokenqa.qa import QA
+
+    kept = RunConfig.load(tiny_checkpoint / "spokenqa.json").max_answer_tokens
+    assert main(["export", str(tiny_checkpoint), str(tmp_path / "same")]) == 0
+    assert RunConfig.load(tmp_path / "same" / "spokenqa.json").max_answer_tokens == kept
+    assert main(["export", str(tiny_checkpoint), str(tmp_path / "capped"), "--max-answer-tokens", "7"]) == 0
+    assert RunConfig.load(tmp_path / "capped" / "spokenqa.json").max_answer_tokens == 7 != kept
+    assert QA.load(tmp_path / "capped").cfg.max_answer_tokens == 7
+    capsys.readouterr()
+    assert main(["export", str(tiny_checkpoint), str(tmp_path / "zero"), "--max-answer-tokens", "0"]) == 2
+    assert main(["export", str(tiny_checkpoint), str(tmp_path / "o"), "--format", "onnx",
+                 "--max-answer-tokens", "7"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "positive" in err[0] and "--format hf" in err[1]
+    assert not (tmp_path / "zero").exists() and not (tmp_path / "o").exists()

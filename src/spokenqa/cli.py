@@ -389,13 +389,17 @@ def add_export_parser(sub) -> None:
                    help="--format hf: weight precision (default fp16: half the size of fp32)")
     p.add_argument("--quantize", choices=("int8",),
                    help="--format onnx: dynamic int8 Linear layers (default: fp32)")
+    p.add_argument("--max-answer-tokens", type=int, metavar="N",
+                   help="--format hf: the answer-length cap stored with the model (default: the "
+                   "checkpoint's); choose it on validation data with scripts/choose_decoding.py")
     p.set_defaults(func=export_command)
 
 
 def export_command(args: argparse.Namespace) -> int:
     if args.format == "onnx":
-        if args.dtype:
-            raise ConfigError("--dtype is for --format hf; --format onnx takes --quantize int8 (default fp32)")
+        if args.dtype or args.max_answer_tokens is not None:
+            raise ConfigError("--dtype and --max-answer-tokens are for --format hf; --format onnx takes "
+                              "--quantize int8 (default fp32)")
         from spokenqa.onnx_backend import export_onnx
 
         precision = args.quantize or "fp32"
@@ -409,7 +413,7 @@ def export_command(args: argparse.Namespace) -> int:
     from spokenqa.export import export_checkpoint
 
     args.dtype = args.dtype or "fp16"
-    out = export_checkpoint(args.checkpoint, args.out, args.dtype)
+    out = export_checkpoint(args.checkpoint, args.out, args.dtype, max_answer_tokens=args.max_answer_tokens)
     size = (out / "model.safetensors").stat().st_size / 1e6
     print(f"wrote {out} ({args.dtype} weights, {size:.1f} MB): loads with "
           f"AutoModelForQuestionAnswering.from_pretrained({str(out)!r}) and spokenqa --checkpoint")

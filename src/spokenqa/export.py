@@ -63,11 +63,13 @@ def to_spokenqa_state(state: dict[str, torch.Tensor], folder: Path) -> dict[str,
 
 
 def export_checkpoint(checkpoint: str | Path, out: str | Path, dtype: str = "fp16",
-                      info: dict | None = None) -> Path:
+                      info: dict | None = None, max_answer_tokens: int | None = None) -> Path:
     """Write `checkpoint` (a `linear`-head spokenqa checkpoint) to `out` in the Hugging Face
     `*ForQuestionAnswering` layout, atomically; returns `out`.
 
     `info` is merged into spokenqa.json's `checkpoint` entry (e.g. the scores a model card cites).
+    `max_answer_tokens` replaces the answer cap stored with the model: decoding is chosen after
+    training, on validation data (scripts/choose_decoding.py), and should travel with the weights.
     """
     from spokenqa.config import RunConfig
     from spokenqa.model import atomic_folder
@@ -100,6 +102,10 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, dtype: str = "fp1
     if model_type in _ARCHITECTURE:
         config["architectures"] = [_ARCHITECTURE[model_type]]
     saved = json.loads((checkpoint / "spokenqa.json").read_text())
+    if max_answer_tokens is not None:
+        if max_answer_tokens < 1:
+            raise ConfigError(f"--max-answer-tokens {max_answer_tokens}: must be a positive number of tokens")
+        saved.setdefault("config", {})["max_answer_tokens"] = max_answer_tokens
     saved["checkpoint"] = {**saved.get("checkpoint", {}), **(info or {}),
                            "exported_from": str(checkpoint), "dtype": dtype}
 
