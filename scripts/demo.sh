@@ -6,7 +6,8 @@
 #   3. the training demo: the shipped encoder fine-tuned on the built-in sample and evaluated on
 #      it, a full run folder in runs/demo (rebuilt at each run), its scores printed at the end
 #      (epoch 0: the untrained head, --baseline).
-# Steps 1-2 take seconds; step 3 a few minutes on 2 CPU cores.
+# Steps 1-2 take seconds; step 3 a few minutes on 2 CPU cores. Arguments go to step 3's
+# `spokenqa train` (the last occurrence of a flag wins), e.g. `bash scripts/demo.sh --epochs 2`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SQ=${SPOKENQA:-.venv/bin/spokenqa}
@@ -23,4 +24,4 @@ eighteen seventy two by a local stone mason named thomas reed. it stands forty o
 lamp could be seen from twenty miles at sea. the light was automated in nineteen sixty five."
 run evaluate
 rm -rf runs/demo
-run train --out runs/demo --epochs 6 --batch-size 8 --baseline
+run train --out runs/demo --epochs 6 --batch-size 8 --baseline "$@"

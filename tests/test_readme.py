@@ -11,7 +11,8 @@ Only these parts change, to keep it to tiny inputs and a few minutes:
 - `serve` runs in the background on a free port, which the curl lines use instead of 8000, and
   curl gets --fail-with-body so an HTTP error fails the script;
 - `bash scripts/install.sh` and `bash .ci/run` are not run (the set-up is what the test runs in;
-  .ci/run runs this test): the script checks that they exist;
+  .ci/run runs this test): the script checks that they exist; `bash scripts/demo.sh` runs, its
+  training demo on the tiny model like every `train`;
 - a command whose comment says `# needs: ...` (something the set-up cannot give, e.g. a Ray
   cluster) is not run: the README tells the reader so on that line.
 """
@@ -65,6 +66,9 @@ def test_files_the_readme_names_exist():
 def _adapt(command: str, tiny: Path, port: int, festival: bool) -> str:
     parts = []
     for part in command.split(" && "):
+        if part == "bash scripts/demo.sh":  # the main job: the shipped model at work, then the training demo
+            parts.append(f"bash scripts/demo.sh --model {tiny} --max-steps 1 --mixed-precision no")
+            continue
         if part.startswith("bash "):  # the set-up itself, and CI (which runs this test)
             parts.append(f"test -f {part.split()[1]}")
             continue
