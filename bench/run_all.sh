@@ -10,6 +10,7 @@
 #   bash bench/run_all.sh
 #   WAIT_FOR=runs/experiments.done DEADLINE=03:45 bash bench/run_all.sh
 #   JOBS="bench_eval" bash bench/run_all.sh      # one job
+#   JOBS="bench_eval;bench_latency --doc-plot" bash bench/run_all.sh   # several, ';' between them
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -20,13 +21,14 @@ if [ -n "${WAIT_FOR:-}" ]; then
     if [ -e "$WAIT_FOR" ]; then echo "$(date -u +%T) $WAIT_FOR exists: measuring"; else echo "$(date -u +%T) deadline reached, $WAIT_FOR still missing: measuring under load"; fi
 fi
 uptime
-for job in ${JOBS:-"bench_train" "bench_train --quality --json bench/out/bench_train_quality.json" "bench_eval" \
-    "bench_latency --doc-plot" "bench_backends --compile" "bench_onnx"}; do
+IFS=';' read -r -a jobs <<< "${JOBS:-bench_train;bench_train --quality --json bench/out/bench_train_quality.json;bench_eval;bench_latency --doc-plot;bench_backends --compile;bench_onnx}"
+for job in "${jobs[@]}"; do
     name=${job%% *}
     log=$name
     case "$job" in *--quality*) log=${name}_quality ;; esac
     echo "$(date -u +%T) start $job"
     # shellcheck disable=SC2086
     "$PY" bench/$name.py ${job#"$name"} > "bench/out/$log.log" 2> "bench/out/$log.err"
-    echo "$(date -u +%T) end $job: rc=$? load $(cut -d' ' -f1-3 /proc/loadavg)"
+    rc=$?
+    echo "$(date -u +%T) end $job: rc=$rc load $(cut -d' ' -f1-3 /proc/loadavg)"
 done
