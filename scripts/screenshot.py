@@ -1,6 +1,6 @@
 """Make docs/img/page.png: the page with a recording transcribed and a question answered.
 
-Usage: python scripts/screenshot.py CHECKPOINT [OUT.png]   (needs /usr/bin/chromium)
+Usage: python scripts/screenshot.py [CHECKPOINT [OUT.png]]   (needs /usr/bin/chromium; default: the shipped model)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run"]
 
 
-def main(checkpoint: str, out: str = str(ROOT / "docs" / "img" / "page.png")) -> None:
+def main(checkpoint: str | None = None, out: str = str(ROOT / "docs" / "img" / "page.png")) -> None:
     with BackgroundServer(create_app(checkpoint)) as server, sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
         page = browser.new_context(viewport={"width": 900, "height": 1000}).new_page()
@@ -34,4 +34,4 @@ def main(checkpoint: str, out: str = str(ROOT / "docs" / "img" / "page.png")) ->
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    main(*(sys.argv[1:] or [None]))
