@@ -13,15 +13,13 @@ error lines included (delete those lines to try the files again).
 from __future__ import annotations
 
 import os
-import sys
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from spokenqa.errors import ConfigError, DataError
-from spokenqa.runner import Executor, append_line, progress_bar, read_jsonl
+from spokenqa.runner import Executor, Outcome, RunStats, drive, read_jsonl
 
 # What a folder contributes: the formats libsndfile reads (spokenqa.asr.load_audio).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au")
@@ -79,17 +77,8 @@ def _work(path: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class TranscribeStats:
-    selected: int = 0
-    skipped: int = 0
+class TranscribeStats(RunStats):
     skipped_errors: int = 0  # of the skipped: error lines of an earlier run
-    written: int = 0
-    failed: int = 0
-    retried: int = 0
-    audio_s: float = 0.0
-    wall_s: float = 0.0  # from the first item sent out (Ray's start-up not included)
-    startup_s: float = 0.0  # connecting to (or starting) Ray
-    ran_on: str = ""
 
     def summary(self) -> str:
         rate = self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
@@ -147,39 +136,16 @@ def transcribe_files(
     stats = TranscribeStats(selected=len(paths), skipped=len(paths) - len(todo))
     stats.skipped_errors = sum(1 for p in paths if "error" in done.get(p, {}))
     cfg = {"engine": engine, "max_seconds": max_seconds, "segment": segment}
-    with executor:  # on Ray: disconnects at the end (stopping a Ray started for the run)
-        if todo:
-            executor.start()  # before the clock and the bar: items/s without Ray's start-up
-        start = time.perf_counter()
-        bar = progress_bar(len(todo), progress, "file", "transcribe")
-        try:
-            with open(out_path, "a", encoding="utf-8") as fh:
-                for outcome in executor.run(todo, _work, _warm, cfg):
-                    stats.retried += outcome.retried
-                    if outcome.row is None:
-                        stats.failed += 1
-                        append_line(
-                            fh, {"file": outcome.item, "engine": engine, "error": outcome.error}
-                        )
-                        msg = (
-                            outcome.error
-                            if outcome.item in outcome.error
-                            else f"{outcome.item}: {outcome.error}"
-                        )
-                        (bar.write(msg, file=sys.stderr) if bar else print(msg, file=sys.stderr))
-                    else:
-                        append_line(fh, outcome.row)
-                        stats.written += 1
-                        stats.audio_s += outcome.row["duration"]
-                    if bar:
-                        bar.update(1)
-                        bar.set_postfix(audio_h=f"{stats.audio_s / 3600:.2f}", failed=stats.failed)
-        finally:
-            if bar:
-                bar.close()
-            stats.wall_s = time.perf_counter() - start
-            stats.startup_s = executor.startup_s
-            stats.ran_on = executor.describe() if executor.cpus else ""
+
+    def add(row: dict[str, Any]) -> None:
+        stats.audio_s += row["duration"]
+
+    def failure(outcome: Outcome) -> tuple[dict[str, Any], str]:
+        message = outcome.error if outcome.item in outcome.error else f"{outcome.item}: {outcome.error}"
+        return {"file": outcome.item, "engine": engine, "error": outcome.error}, message
+
+    drive(executor, todo, _work, _warm, cfg, out_path, stats, on_row=add, on_failure=failure,
+          unit="file", desc="transcribe", progress=progress)
     return stats
 
 

@@ -26,6 +26,7 @@ import logging
 import math
 import multiprocessing as mp
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -379,6 +380,73 @@ def append_line(fh: Any, row: dict[str, Any]) -> None:
     os.fsync(fh.fileno())
 
 
+@dataclass
+class RunStats:
+    """The counters every driver of an Executor keeps (synthesize and transcribe add their own)."""
+
+    selected: int = 0
+    skipped: int = 0
+    written: int = 0
+    failed: int = 0
+    retried: int = 0
+    audio_s: float = 0.0
+    wall_s: float = 0.0  # from the first item sent out (Ray's start-up not included)
+    startup_s: float = 0.0  # connecting to (or starting) Ray
+    ran_on: str = ""
+
+
+def drive(
+    executor: Executor,
+    todo: Sequence[Any],
+    work: WorkFn,
+    warm: WarmFn,
+    cfg: Mapping[str, Any],
+    out_path: Path,
+    stats: RunStats,
+    *,
+    on_row: Callable[[dict[str, Any]], None],
+    on_failure: Callable[[Outcome], tuple[dict[str, Any] | None, str]],
+    unit: str,
+    desc: str,
+    progress: bool,
+) -> None:
+    """Run `todo` on `executor` and append each result to `out_path` as it arrives, so a killed
+    run loses only the items in flight: the driver loop `synthesize` and `transcribe` share.
+
+    `on_row(row)` adds a written row to the caller's own counters (audio seconds and the like);
+    `on_failure(outcome)` gives the error line to append (or None to leave the item for a later
+    run) and the one-line message for stderr. The clock starts after Ray is up, so `wall_s`
+    gives items per second of work, not of start-up."""
+    with executor:  # on Ray: disconnects at the end (stopping a Ray started for the run)
+        if todo:
+            executor.start()
+        start = time.perf_counter()
+        bar = progress_bar(len(todo), progress, unit, desc)
+        try:
+            with open(out_path, "a", encoding="utf-8") as fh:
+                for outcome in executor.run(todo, work, warm, cfg):
+                    stats.retried += outcome.retried
+                    if outcome.row is None:
+                        stats.failed += 1
+                        error_row, message = on_failure(outcome)
+                        if error_row is not None:
+                            append_line(fh, error_row)
+                        (bar.write(message, file=sys.stderr) if bar else print(message, file=sys.stderr))
+                    else:
+                        append_line(fh, outcome.row)
+                        stats.written += 1
+                        on_row(outcome.row)
+                    if bar:
+                        bar.update(1)
+                        bar.set_postfix(audio_h=f"{stats.audio_s / 3600:.2f}", failed=stats.failed)
+        finally:
+            if bar:
+                bar.close()
+            stats.wall_s = time.perf_counter() - start
+            stats.startup_s = executor.startup_s
+            stats.ran_on = executor.describe() if executor.cpus else ""
+
+
 def progress_bar(total: int, enabled: bool, unit: str, desc: str) -> Any:
     """A tqdm bar on stderr (items/s and ETA), or None when disabled or there is nothing to do."""
     if not enabled or total == 0:
@@ -391,7 +459,9 @@ def progress_bar(total: int, enabled: bool, unit: str, desc: str) -> Any:
 __all__ = [
     "Executor",
     "Outcome",
+    "RunStats",
     "append_line",
+    "drive",
     "import_ray",
     "progress_bar",
     "read_jsonl",

@@ -20,7 +20,6 @@ import json
 import os
 import random
 import re
-import sys
 import tempfile
 import time
 from collections.abc import Iterable, Mapping
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from spokenqa.errors import AudioError, DataError
-from spokenqa.runner import Executor, append_line, progress_bar, read_jsonl
+from spokenqa.runner import Executor, Outcome, RunStats, drive, read_jsonl
 
 FIELDS = (
     "order",
@@ -194,18 +193,9 @@ def _work(task: Task, cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 @dataclass
-class SynthesizeStats:
-    selected: int = 0
-    skipped: int = 0
-    written: int = 0
-    failed: int = 0
-    retried: int = 0
-    audio_s: float = 0.0
+class SynthesizeStats(RunStats):
     tts_s: float = 0.0
     asr_s: float = 0.0
-    wall_s: float = 0.0  # from the first item sent out (Ray's start-up not included)
-    startup_s: float = 0.0  # connecting to (or starting) Ray
-    ran_on: str = ""
 
     def summary(self) -> str:
         n = max(1, self.written)
@@ -267,35 +257,18 @@ def synthesize_squad(
         keep = str(Path(keep_audio_dir).resolve())  # workers may not share the driver's cwd
     stats = SynthesizeStats(selected=len(tasks), skipped=len(tasks) - len(todo))
     cfg = {"voice": voice, "keep_audio_dir": keep}
-    with executor:  # on Ray: disconnects at the end (stopping a Ray started for the run)
-        if todo:
-            executor.start()  # before the clock and the bar: items/s without Ray's start-up
-        start = time.perf_counter()
-        bar = progress_bar(len(todo), progress, "para", "synthesize")
-        try:
-            with open(out_path, "a", encoding="utf-8") as fh:
-                for outcome in executor.run(todo, _work, _warm, cfg):
-                    task, row = outcome.item, outcome.row
-                    stats.retried += outcome.retried
-                    if row is None:
-                        stats.failed += 1
-                        msg = f"paragraph {task.article_index}/{task.paragraph_index}: {outcome.error}"
-                        (bar.write(msg, file=sys.stderr) if bar else print(msg, file=sys.stderr))
-                    else:
-                        append_line(fh, row)
-                        stats.written += 1
-                        stats.audio_s += row["audio_s"]
-                        stats.tts_s += row["tts_s"]
-                        stats.asr_s += row["asr_s"]
-                    if bar:
-                        bar.update(1)
-                        bar.set_postfix(audio_h=f"{stats.audio_s / 3600:.2f}", failed=stats.failed)
-        finally:
-            if bar:
-                bar.close()
-            stats.wall_s = time.perf_counter() - start
-            stats.startup_s = executor.startup_s
-            stats.ran_on = executor.describe() if executor.cpus else ""
+
+    def add(row: dict[str, Any]) -> None:
+        stats.audio_s += row["audio_s"]
+        stats.tts_s += row["tts_s"]
+        stats.asr_s += row["asr_s"]
+
+    def failure(outcome: Outcome) -> tuple[None, str]:  # no error line: a later run retries it
+        task = outcome.item
+        return None, f"paragraph {task.article_index}/{task.paragraph_index}: {outcome.error}"
+
+    drive(executor, todo, _work, _warm, cfg, out_path, stats, on_row=add, on_failure=failure,
+          unit="para", desc="synthesize", progress=progress)
     return stats
 
 
