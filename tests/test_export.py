@@ -156,5 +156,5 @@ def test_export_stores_the_answer_cap_chosen_on_validation(tiny_checkpoint, tmp_
     assert main(["export", str(tiny_checkpoint), str(tmp_path / "o"), "--format", "onnx",
                  "--max-answer-tokens", "7"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and "positive" in err[0] and "--format hf" in err[1]
+    assert len(err) == 2 and "positive" in err[0] and "--max-answer-tokens is for --format hf" in err[1]
     assert not (tmp_path / "zero").exists() and not (tmp_path / "o").exists()

@@ -397,9 +397,9 @@ def add_export_parser(sub) -> None:
 
 def export_command(args: argparse.Namespace) -> int:
     if args.format == "onnx":
-        if args.dtype or args.max_answer_tokens is not None:
-            raise ConfigError("--dtype and --max-answer-tokens are for --format hf; --format onnx takes "
-                              "--quantize int8 (default fp32)")
+        flag = "--dtype" if args.dtype else "--max-answer-tokens" if args.max_answer_tokens is not None else None
+        if flag:
+            raise ConfigError(f"{flag} is for --format hf; --format onnx takes --quantize int8 (default fp32)")
         from spokenqa.onnx_backend import export_onnx
 
         precision = args.quantize or "fp32"
