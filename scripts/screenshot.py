@@ -34,4 +34,4 @@ def main(checkpoint: str | None = None, out: str = str(ROOT / "docs" / "img" / "
 
 
 if __name__ == "__main__":
-    main(*(sys.argv[1:] or [None]))
+    main(*sys.argv[1:])

@@ -102,10 +102,8 @@ def export_checkpoint(checkpoint: str | Path, out: str | Path, dtype: str = "fp1
     if model_type in _ARCHITECTURE:
         config["architectures"] = [_ARCHITECTURE[model_type]]
     saved = json.loads((checkpoint / "spokenqa.json").read_text())
-    if max_answer_tokens is not None:
-        if max_answer_tokens < 1:
-            raise ConfigError(f"--max-answer-tokens {max_answer_tokens}: must be a positive number of tokens")
-        saved.setdefault("config", {})["max_answer_tokens"] = max_answer_tokens
+    if max_answer_tokens is not None:  # checked by the config's own rules, as `evaluate --max-answer-tokens` is
+        saved["config"] = cfg.replace(max_answer_tokens=max_answer_tokens).validate().to_dict()
     saved["checkpoint"] = {**saved.get("checkpoint", {}), **(info or {}),
                            "exported_from": str(checkpoint), "dtype": dtype}
 
