@@ -37,6 +37,10 @@ OVERRIDES: dict[str, tuple[str, type, str]] = {
     "--max-question-tokens": ("max_question_tokens", int, "longer questions are cut (and counted)"),
     "--negative-window-keep": ("negative_window_keep", float,
                                "fraction of training windows without the answer that are kept"),
+    "--init-from": ("init_from", str, ("start from this checkpoint's weights, head included "
+                                       "('shipped': spokenqa's own model): continued training")),
+    "--snapshot-every": ("snapshot_every", int, ("keep the weights every N steps in snapshots/step_N/ "
+                                                 "(for `spokenqa average`; 0: none)")),
     "--head": ("head", str, "linear | reference (concat of two layers, then an MLP)"),
     "--loss": ("loss", str, "ce | focal"),
     "--focal-gamma": ("focal_gamma", float, "gamma of the focal loss"),

@@ -11,7 +11,9 @@ Subcommands (each reads one file, writes one SQuAD v1.1 JSON file and prints a s
 - ``holdout IN.json OUT.json --synth SYNTH.jsonl``: drop from a SQuAD file the paragraphs that
   the synth set speaks, so that set can validate a model trained on the rest
   (:func:`drop_paragraphs`);
-- ``sample IN.json OUT.json --questions N``: a seeded random sample of questions.
+- ``sample IN.json OUT.json --questions N``: a seeded random sample of questions;
+- ``negatives IN.json OUT.json --rate R``: add SQuAD 2.0-style `is_impossible` copies of a share
+  of the questions on paragraphs without their answer (:func:`spokenqa.negatives.add_negatives`).
 
 Hook-up in cli.py: ``add_data_parser(sub)`` registers the parser and sets ``func`` to
 :func:`data_command`, like the other subcommands. Bad input raises DataError (file and place),
@@ -71,6 +73,12 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
     sm = command("sample", "a seeded random sample of N questions of a SQuAD-format file")
     sm.add_argument("--questions", type=int, required=True, metavar="N", help="questions to keep")
     sm.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
+
+    ng = command("negatives", "add copies of a share of the questions on another paragraph of "
+                              "their article that lacks the answer (SQuAD 2.0 is_impossible)")
+    ng.add_argument("--rate", type=float, required=True, metavar="R",
+                    help="share of the answerable questions that get such a copy, in [0, 1]")
+    ng.add_argument("--seed", type=int, default=0, help="sampling seed (default 0)")
     p.set_defaults(func=data_command)
 
 
@@ -232,6 +240,18 @@ def data_command(args: argparse.Namespace) -> int:
         data = sample_questions(data, args.questions, args.seed, source=str(src))
         summary["questions"] = args.questions
         print(f"sample: kept {args.questions} questions (seed {args.seed})")
+    elif args.data_command == "negatives":
+        from spokenqa.negatives import add_negatives
+
+        if not 0.0 <= args.rate <= 1.0:
+            raise ConfigError(f"--rate {args.rate}: must be in [0, 1]")
+        data = _read_json(src)
+        validate_squad(data, str(src))
+        data, nstats = add_negatives(data, args.rate, args.seed, source=str(src))
+        summary["negatives"] = nstats.to_dict()
+        print(f"negatives: {nstats.negatives} of {nstats.questions} questions copied onto a paragraph "
+              f"without their answer (rate {args.rate}, seed {args.seed}); {nstats.no_candidate} drawn "
+              "had no such paragraph in their article")
     else:  # pragma: no cover - argparse restricts the choices
         raise ConfigError(f"data {args.data_command}: unknown subcommand")
     _write_json(dst, data)

@@ -38,6 +38,9 @@ class RunConfig:
     max_question_tokens: int = 64  # longer questions are cut (and counted)
     negative_window_keep: float = 1.0  # fraction of answer-less training windows kept
     # --- model
+    # start from a trained checkpoint's weights, head included ("shipped": the model spokenqa
+    # ships), instead of the pretrained encoder and a fresh head: continued training
+    init_from: str | None = None
     head: str = "linear"  # "linear": Linear(h, 2); "reference": concat(last, third-to-last) MLP
     head_dropout: float = 0.1
     loss: str = "ce"  # "ce" or "focal"
@@ -62,6 +65,9 @@ class RunConfig:
     # optimizer steps between mid-epoch evaluations on the eval set (0: at epoch ends only);
     # they draw the learning curve of a long run (curve.json, figures/curve.png)
     eval_every: int = 0
+    # optimizer steps between weight snapshots kept in snapshots/step_N/ (0: none): the
+    # checkpoints along the way that weight averaging (`spokenqa average`) combines
+    snapshot_every: int = 0
     skip_nonfinite: bool = False  # skip a batch whose loss is NaN/inf instead of stopping
     baseline: bool = False  # evaluate the untrained head before training (epoch 0)
     # --- decoding and selection
@@ -102,8 +108,8 @@ class RunConfig:
             raise ConfigError(f"negative_window_keep must be in (0, 1], got {self.negative_window_keep}")
         if self.learning_rate <= 0 or self.weight_decay < 0 or not 0 <= self.warmup_ratio < 1:
             raise ConfigError("learning_rate must be > 0, weight_decay >= 0, 0 <= warmup_ratio < 1")
-        if self.eval_every < 0 or self.checkpoint_every < 0:
-            raise ConfigError("eval_every and checkpoint_every must be >= 0")
+        if self.eval_every < 0 or self.checkpoint_every < 0 or self.snapshot_every < 0:
+            raise ConfigError("eval_every, checkpoint_every and snapshot_every must be >= 0")
         for name in ("max_train_examples", "max_eval_examples", "max_steps"):
             value = getattr(self, name)
             if value is not None and value <= 0:

@@ -47,6 +47,7 @@ class DataStats:
     answers_repaired: int = 0  # answer_start did not match; text found elsewhere in the context
     answers_skipped: int = 0  # text not found in the context, or empty
     questions_without_answers: int = 0  # dropped for evaluation/training: no usable gold answer
+    questions_impossible: int = 0  # SQuAD 2.0 `is_impossible` questions kept (training: [CLS] label)
     empty_contexts: int = 0  # paragraphs whose context is empty (their questions are dropped)
     examples: list[str] = field(default_factory=list)  # a few messages about repairs and skips
 
@@ -172,11 +173,14 @@ def load_squad(
     lowercase: bool = True,
     require_answers: bool = True,
     max_questions: int | None = None,
+    keep_impossible: bool = False,
 ) -> tuple[list[Example], DataStats]:
     """Load and validate a SQuAD v1.1-format file.
 
     `require_answers=False` (prediction) accepts questions without an `answers` list. With
     `require_answers=True`, a question whose answers are all unusable is dropped and counted.
+    `keep_impossible=True` (training) keeps SQuAD 2.0 questions marked `"is_impossible": true`
+    with no answers: their windows teach the reader that the passage does not hold the answer.
     """
     path = Path(path)
     root = read_json(path)
@@ -218,7 +222,11 @@ def load_squad(
                 else:
                     raw_answers = []
                 answers = _check_answers(raw_answers, context, lowercase, where_q, stats)
-                if require_answers and not answers:
+                impossible = keep_impossible and qa.get("is_impossible") is True
+                if impossible and answers:
+                    raise DataError(f"{where_q}: marked is_impossible but has answers")
+                stats.questions_impossible += impossible
+                if require_answers and not answers and not impossible:
                     stats.questions_without_answers += 1
                     continue
                 question = " ".join(question.split())

@@ -52,6 +52,7 @@ class AlignStats:
     windows: int = 0
     negative_windows: int = 0  # training windows labelled at [CLS]
     negative_windows_dropped: int = 0
+    no_answer_windows: int = 0  # windows of questions without an answer (is_impossible), at [CLS]
     span_tokens: list[int] = field(default_factory=list)  # gold span length in sub-word tokens
 
     def summary(self) -> dict[str, float | int]:
@@ -123,21 +124,25 @@ def _locate(offsets: np.ndarray, start_char: int, end_char: int) -> tuple[int, i
     return int(ctx[first]), int(ctx[last])
 
 
-def _answer_pairs(examples: list[Example], expand: bool) -> list[tuple[int, int]]:
-    """(example index, answer index) training pairs: every answer entry, or the first only."""
+def _answer_pairs(examples: list[Example], expand: bool) -> list[tuple[int, int | None]]:
+    """(example index, answer index) training pairs: every answer entry, or the first only; a
+    question without answers (SQuAD 2.0 `is_impossible`) is one pair with answer index None."""
     return [
         (e_idx, a_idx)
         for e_idx, example in enumerate(examples)
-        for a_idx in (range(len(example.answers)) if expand else range(min(1, len(example.answers))))
+        for a_idx in (
+            (range(len(example.answers)) if expand else range(1)) if example.answers else (None,)
+        )
     ]
 
 
 def prepare_train_features(
     examples: list[Example], tokenizer: PreTrainedTokenizerBase, cfg: RunConfig
 ) -> tuple[Features, AlignStats]:
-    """Windows labelled with the gold start/end token (or [CLS] when the answer is outside)."""
+    """Windows labelled with the gold start/end token, or [CLS] when the answer is outside (or
+    the question has none: every window of an `is_impossible` question is kept, at [CLS])."""
     pairs = _answer_pairs(examples, cfg.expand_answers)
-    stats = AlignStats(answers=len(pairs))
+    stats = AlignStats(answers=sum(a is not None for _, a in pairs))
     questions, stats.questions_truncated = _clip_questions(
         [examples[e].question for e, _ in pairs], tokenizer, cfg.max_question_tokens
     )
@@ -148,9 +153,13 @@ def prepare_train_features(
     touched = np.zeros(len(pairs), dtype=bool)
     for i, pair_idx in enumerate(enc["overflow_to_sample_mapping"]):
         e_idx, a_idx = pairs[pair_idx]
-        answer = examples[e_idx].answers[a_idx]
         offsets = _context_offsets(enc, i)
-        span = _locate(offsets, answer.start, answer.start + len(answer.text))
+        if a_idx is None:
+            stats.no_answer_windows += 1
+            span = (0, 0)
+        else:
+            answer = examples[e_idx].answers[a_idx]
+            span = _locate(offsets, answer.start, answer.start + len(answer.text))
         if span is None:
             if _answer_overlaps(offsets, answer.start, answer.start + len(answer.text)):
                 touched[pair_idx] = True
@@ -159,7 +168,7 @@ def prepare_train_features(
                 stats.negative_windows_dropped += 1
                 continue
             span = (0, 0)
-        elif not found[pair_idx]:
+        elif a_idx is not None and not found[pair_idx]:
             found[pair_idx] = True
             stats.span_tokens.append(span[1] - span[0] + 1)
         feats.input_ids.append(np.asarray(enc["input_ids"][i], dtype=np.int64))
@@ -170,9 +179,10 @@ def prepare_train_features(
         feats.start_positions.append(span[0])
         feats.end_positions.append(span[1])
     stats.windows = len(feats)
+    answerable = np.asarray([a is not None for _, a in pairs], dtype=bool)
     stats.aligned = int(found.sum())
-    stats.not_in_any_window = int((~found & touched).sum())
-    stats.no_tokens = int((~found & ~touched).sum())
+    stats.not_in_any_window = int((~found & touched & answerable).sum())
+    stats.no_tokens = int((~found & ~touched & answerable).sum())
     return feats, stats
 
 

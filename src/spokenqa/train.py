@@ -40,7 +40,7 @@ from spokenqa.errors import ConfigError, TrainingError
 from spokenqa.features import collate, length_grouped_batches, prepare_train_features
 from spokenqa.inference import evaluate_examples, resolve_precision
 from spokenqa.metrics import select_value
-from spokenqa.model import build_model, save_checkpoint, span_loss
+from spokenqa.model import build_model, load_checkpoint, save_checkpoint, span_loss
 from spokenqa.report import write_data_figures, write_report, write_training_figures
 
 STATE_FILE = "training_state.pt"
@@ -153,13 +153,30 @@ def load_training_data(cfg: RunConfig) -> tuple[list[Example], list[DataStats]]:
     """
     examples, stats = [], []
     for path in cfg.train_files:
-        ex, st = load_squad(path, lowercase=cfg.lowercase)
+        ex, st = load_squad(path, lowercase=cfg.lowercase, keep_impossible=True)
         examples += ex
         stats.append(st)
     if cfg.max_train_examples is not None and cfg.max_train_examples < len(examples):
         keep = sorted(random.Random(cfg.seed).sample(range(len(examples)), cfg.max_train_examples))
         examples = [examples[i] for i in keep]
     return examples, stats
+
+
+def _initial_model(cfg: RunConfig, pretrained: bool):
+    """The network training starts from: the pretrained encoder with a fresh head, or with
+    `init_from` a trained checkpoint's weights (same encoder and head as this run's config)."""
+    if cfg.init_from is None:
+        return build_model(cfg, pretrained=pretrained)
+    from spokenqa.export import resolve_checkpoint
+
+    folder = resolve_checkpoint(None if cfg.init_from == "shipped" else cfg.init_from)
+    model, tokenizer, saved = load_checkpoint(folder)
+    for name in ("model", "head"):
+        if getattr(saved, name) != getattr(cfg, name):
+            raise ConfigError(f"--init-from {cfg.init_from}: its {name} is {getattr(saved, name)!r}, "
+                              f"this run's is {getattr(cfg, name)!r}")
+    model.float().train()
+    return model, tokenizer
 
 
 def _rng_state() -> dict[str, Any]:
@@ -240,7 +257,7 @@ def _train(cfg: RunConfig, resume: bool, pretrained: bool) -> dict[str, Any]:
     eval_examples, eval_stats = ([], None)
     if cfg.eval_file:
         eval_examples, eval_stats = load_squad(cfg.eval_file, cfg.lowercase, max_questions=cfg.max_eval_examples)
-    model, tokenizer = build_model(cfg, pretrained=pretrained)
+    model, tokenizer = _initial_model(cfg, pretrained)
     features, align = prepare_train_features(train_examples, tokenizer, cfg)
     if len(features) == 0:
         raise ConfigError("no training windows: every answer failed to align (see the data stats)")
@@ -371,6 +388,9 @@ def _train(cfg: RunConfig, resume: bool, pretrained: bool) -> dict[str, Any]:
                 done = step + 1
                 if cfg.eval_every and global_step % cfg.eval_every == 0 and done < epoch_steps:
                     evaluate_mid_epoch(epoch, done, sums)
+                if main and cfg.snapshot_every and global_step % cfg.snapshot_every == 0:
+                    save_checkpoint(out / "snapshots" / f"step_{global_step}", core, tokenizer, cfg,
+                                    {"epoch": epoch, "step": done, "global_step": global_step})
                 periodic = cfg.checkpoint_every and done % cfg.checkpoint_every == 0 and done < epoch_steps
                 if interrupt.requested or periodic:
                     _save_state(accelerator, out, core, tokenizer, cfg, optimizer, scheduler,
