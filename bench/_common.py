@@ -121,7 +121,7 @@ def checkpoint_for(arg: str | None, quick_steps: int = 150) -> Path:
     the weights), so every benchmark runs on a fresh clone."""
     if arg:
         return Path(arg)
-    from spokenqa.export import RELEASE_MODEL
+    from spokenqa.checkpoint import RELEASE_MODEL
 
     if (RELEASE_MODEL / "model.safetensors").is_file():
         return RELEASE_MODEL

@@ -4,7 +4,7 @@ Input: a synthesize JSONL and the folder given to its --keep-audio (one AAA_PPP.
 paragraph). For each of the first N paragraphs, the whole paragraph recording is transcribed by
 each engine (pocketsphinx: segmented at pauses; whisper: Whisper tiny.en, spokenized) and
 compared with the source text (spokenized, punctuation and apostrophes dropped; see
-spokenqa.synthesize.transcript_wer). The sentence-by-sentence transcripts stored in the JSONL
+spokenqa.corpus.synthesize.transcript_wer). The sentence-by-sentence transcripts stored in the JSONL
 (the synthesize recipe) are scored the same way. Also times pocketsphinx on the first 60 s of
 the first recording, cold (model load included) and warm.
 
@@ -27,8 +27,8 @@ def main() -> None:
     ap.add_argument("--engines", default="pocketsphinx,whisper")
     args = ap.parse_args()
 
-    from spokenqa import asr
-    from spokenqa.synthesize import transcript_wer
+    from spokenqa.audio import asr
+    from spokenqa.corpus.synthesize import transcript_wer
 
     rows = [json.loads(x) for x in Path(args.jsonl).read_text().splitlines() if x.strip()]
     rows.sort(key=lambda r: r["order"])

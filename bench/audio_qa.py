@@ -55,7 +55,7 @@ def find_audio(audio_dir: Path, row: dict) -> list[Path]:
 def load_paragraph_audio(paths: list[Path]):
     import numpy as np
 
-    from spokenqa import asr
+    from spokenqa.audio import asr
 
     pieces = [asr.load_audio(p, max_seconds=None)[0] for p in paths]
     return np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
@@ -102,8 +102,8 @@ def answer_all(qa, rows: list[dict], contexts: list) -> tuple[dict[str, str], fl
 
 def score_row(name: str, rows, texts: list[str], predictions, asr_wall, asr_cpu, qa_wall, qa_cpu, gold_spoken,
               gold_original, note: str = "") -> dict:
+    from spokenqa.corpus.synthesize import transcript_wer
     from spokenqa.metrics import official_scores
-    from spokenqa.synthesize import transcript_wer
 
     spoken = official_scores(gold_spoken, predictions)
     original = official_scores(gold_original, predictions)
@@ -171,7 +171,7 @@ def main() -> None:
 
     import soundfile as sf
 
-    from spokenqa import asr
+    from spokenqa.audio import asr
     from spokenqa.qa import QA
     from spokenqa.spoken import spokenize
 

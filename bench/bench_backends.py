@@ -8,7 +8,7 @@ question (the interactive case) and (b) a batch of --batch Spoken-SQuAD windows 
 - torch bf16 autocast, weights cast at every call (spokenqa before)
 - torch bf16 autocast, Linear weights kept in bf16 (QA.load now; bit-identical logits)
 - ONNX Runtime fp32 and dynamic int8: spokenqa's ONNX backend as `--backend onnx [--quantize int8]`
-  runs it (spokenqa.onnx_backend: dynamo export, ORT graph optimisations on), first use from a
+  runs it (spokenqa.backends.ort: dynamo export, ORT graph optimisations on), first use from a
   copy of the checkpoint without a cache, so the one-off cost includes the export. ORT's CPU
   provider has no bf16 matrix kernels
 - torch.compile (inductor, dynamic shapes, freezing) over bf16 autocast (--compile; slow to build)
@@ -47,10 +47,10 @@ def main(argv=None) -> None:
     import numpy as np
     import torch
 
+    from spokenqa.checkpoint import load_checkpoint
     from spokenqa.data import Example, load_squad
     from spokenqa.features import collate, length_grouped_batches, prepare_eval_features
     from spokenqa.inference import autocast, cpu_supports_bf16
-    from spokenqa.model import load_checkpoint
 
     started = C.machine()
     checkpoint = C.checkpoint_for(args.checkpoint)
@@ -100,7 +100,7 @@ def main(argv=None) -> None:
     if not args.no_onnx:
         import onnxruntime as ort
 
-        from spokenqa.onnx_backend import load_onnx
+        from spokenqa.backends.ort import load_onnx
 
         fresh = Path(tempfile.mkdtemp(prefix="bench_backends-")) / "checkpoint"  # no cache: first use
         shutil.copytree(checkpoint, fresh, ignore=shutil.ignore_patterns("onnx", "training_state.pt"))

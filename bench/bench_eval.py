@@ -69,10 +69,10 @@ def main(argv=None) -> None:
 
     import torch
 
+    from spokenqa.checkpoint import load_checkpoint
     from spokenqa.data import load_squad
     from spokenqa.inference import answer_examples, cpu_supports_bf16, keep_linear_weights_in
     from spokenqa.metrics import _f1, normalize_answer, official_scores
-    from spokenqa.model import load_checkpoint
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -106,7 +106,7 @@ def main(argv=None) -> None:
         backend, precision = VARIANTS[variant]
         variant_load_s = load_s
         if backend == "onnx":
-            from spokenqa.onnx_backend import load_onnx
+            from spokenqa.backends.ort import load_onnx
 
             t0 = time.perf_counter()
             prepared, _, _ = load_onnx(checkpoint, precision)

@@ -201,8 +201,8 @@ def main(argv=None) -> None:
 
     import torch
 
+    from spokenqa.checkpoint import load_checkpoint
     from spokenqa.inference import cpu_supports_bf16
-    from spokenqa.model import load_checkpoint
     from spokenqa.qa import QA
 
     if args.threads:

@@ -118,7 +118,7 @@ def main(argv=None) -> None:
     import torch
     from bench_latency import build_texts, time_calls
 
-    from spokenqa.backend import choose_backend
+    from spokenqa.backends import choose_backend
     from spokenqa.inference import cpu_supports_bf16
 
     if args.threads:

@@ -224,10 +224,11 @@ def _heldout_scores(checkpoint_or_weights, heldout, spoken, args, tokenizer_cfg)
     import torch
     from safetensors.torch import load_file
 
+    from spokenqa.checkpoint import load_checkpoint
     from spokenqa.config import RunConfig
     from spokenqa.features import collate, prepare_train_features
     from spokenqa.inference import evaluate_examples, resolve_precision
-    from spokenqa.model import SpanQAModel, _encoder, build_tokenizer, load_checkpoint, span_loss
+    from spokenqa.model import SpanQAModel, build_tokenizer, encoder_from, span_loss
 
     kind, path = checkpoint_or_weights
     if kind == "spokenqa":
@@ -237,7 +238,7 @@ def _heldout_scores(checkpoint_or_weights, heldout, spoken, args, tokenizer_cfg)
         tokenizer = build_tokenizer(cfg)
         from spokenqa.config import resolve_model_path
 
-        model = SpanQAModel(_encoder(resolve_model_path(cfg.model), pretrained=False), "linear")
+        model = SpanQAModel(encoder_from(resolve_model_path(cfg.model), pretrained=False), "linear")
         state = load_file(path)
         mapped = {}
         for k, v in state.items():

@@ -51,7 +51,7 @@ def transcripts_sha(path: Path) -> str:
 
 
 def run(squad: Path, paragraphs: int, name: str, ray: str | None, workers: int, tmp: Path) -> dict:
-    from spokenqa.synthesize import synthesize_squad
+    from spokenqa.corpus.synthesize import synthesize_squad
 
     out = tmp / f"{name}.jsonl"
     t0 = time.perf_counter()

@@ -17,13 +17,12 @@ from __future__ import annotations
 import argparse
 import time
 
+from spokenqa.checkpoint import load_checkpoint, resolve_checkpoint
 from spokenqa.data import load_squad
 from spokenqa.decode import decode
-from spokenqa.export import resolve_checkpoint
 from spokenqa.features import prepare_eval_features
 from spokenqa.inference import cpu_streams, predict_logits, prepare_for_inference
 from spokenqa.metrics import all_scores
-from spokenqa.model import load_checkpoint
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from spokenqa.serve import BackgroundServer, create_app
+from spokenqa.serve.app import BackgroundServer, create_app
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages that spokenqa's audio side (and its browser test) needs:
-#   festival festvox-us-slt-hts  text-to-speech (voice cmu_us_slt_arctic_hts), used by spokenqa.tts
-#   sox                          resampling to 16 kHz mono 16-bit (sox -G), used by spokenqa.tts
+#   festival festvox-us-slt-hts  text-to-speech (voice cmu_us_slt_arctic_hts), used by spokenqa.audio.tts
+#   sox                          resampling to 16 kHz mono 16-bit (sox -G), used by spokenqa.audio.tts
 #   espeak-ng                    a second, fast TTS used by the tests to make speech
 #   chromium                     headless browser for the browser test
 #   libjemalloc2                 a malloc that keeps freed memory; scripts/release_model.sh preloads it

@@ -66,8 +66,9 @@ def tiny_checkpoint(tmp_path_factory, tiny_model_dir) -> Path:
     answers are arbitrary spans in the right format; it loads in well under a second."""
     import torch
 
+    from spokenqa.checkpoint import save_checkpoint
     from spokenqa.config import preset
-    from spokenqa.model import build_model, save_checkpoint
+    from spokenqa.model import build_model
 
     torch.manual_seed(0)
     cfg = preset("cpu").replace(model=str(tiny_model_dir), mixed_precision="no", eval_batch_size=8)
@@ -85,7 +86,7 @@ def live_server(tiny_checkpoint):
     pytest.importorskip("uvicorn")
     import torch
 
-    from spokenqa.serve import BackgroundServer, create_app
+    from spokenqa.serve.app import BackgroundServer, create_app
 
     torch.set_num_threads(1)
     with BackgroundServer(create_app(tiny_checkpoint, **SERVE_LIMITS)) as server:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spokenqa.align import align_answer, convert_synth, load_synth_jsonl, project_boundaries
+from spokenqa.corpus.align import align_answer, convert_synth, load_synth_jsonl, project_boundaries
 from spokenqa.errors import DataError
 
 REPO = Path(__file__).resolve().parents[1]

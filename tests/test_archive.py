@@ -1,4 +1,4 @@
-"""spokenqa.archive: many recordings -> one resumable JSONL, on this machine's processes.
+"""spokenqa.corpus.transcribe: many recordings -> one resumable JSONL, on this machine's processes.
 
 The Ray path of the same function is in tests/test_runner.py.
 """
@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from spokenqa.archive import collect_files, transcribe_files
-from spokenqa.asr import Transcript
+from spokenqa.audio.asr import Transcript
 from spokenqa.cli import main
+from spokenqa.corpus.transcribe import collect_files, transcribe_files
 from spokenqa.errors import ConfigError, DataError
 
 BRIDGE_WAV = Path(__file__).parent / "data" / "bridge_1932.wav"

@@ -1,4 +1,4 @@
-"""spokenqa.asr with real components: pocketsphinx, espeak-ng / Festival speech, real files."""
+"""spokenqa.audio.asr with real components: pocketsphinx, espeak-ng / Festival speech, real files."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from spokenqa import asr
-from spokenqa.asr import Transcript, Word, load_audio, transcribe
+from spokenqa.audio import asr
+from spokenqa.audio.asr import Transcript, Word, load_audio, transcribe
 from spokenqa.errors import AudioError
 
 DATA = Path(__file__).parent / "data"

@@ -68,8 +68,9 @@ def env(tmp_path_factory, tiny_model_dir):
     """Tiny checkpoint, generated cases, one-thread torch, no figures; previous outputs lazily."""
     import torch
 
+    from spokenqa.checkpoint import save_checkpoint
     from spokenqa.config import preset
-    from spokenqa.model import build_model, save_checkpoint
+    from spokenqa.model import build_model
 
     root = tmp_path_factory.mktemp("bad")
     threads = torch.get_num_threads()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from spokenqa.cli_data import add_data_parser, data_command
+from spokenqa.cli.data import add_data_parser, data_command
+from spokenqa.corpus.noise import Lexicon
 from spokenqa.errors import ConfigError, DataError
-from spokenqa.noise import Lexicon
 
 CMU = "the DH AH0\na AH0\nteam T IY1 M\nteem T IY1 M\nwon W AH1 N\none W AH1 N\n" \
       "played P L EY1 D\nplate P L EY1 T\nfoot F UH1 T\nball B AO1 L\n" \
@@ -48,7 +48,7 @@ def tiny_lexicon(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "tiny.dict"
     path.write_text(CMU, encoding="utf-8")
     lex = Lexicon.from_file(path)
-    monkeypatch.setattr("spokenqa.noise.load_lexicon", lambda path=None: lex)
+    monkeypatch.setattr("spokenqa.corpus.noise.load_lexicon", lambda path=None: lex)
 
 
 def test_spokenize_with_noise(tmp_path: Path, capsys: pytest.CaptureFixture[str],

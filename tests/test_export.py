@@ -22,7 +22,7 @@ def _batch(tokenizer):
 
 
 def _spokenqa_logits(folder: Path, batch) -> tuple[torch.Tensor, torch.Tensor]:
-    from spokenqa.model import load_checkpoint
+    from spokenqa.checkpoint import load_checkpoint
 
     model, _, _ = load_checkpoint(folder)
     with torch.inference_mode():
@@ -66,8 +66,9 @@ def test_export_round_trip_same_logits_in_transformers(tiny_checkpoint, tmp_path
 
 
 def test_export_refuses_reference_head(tmp_path, tiny_model_dir):
+    from spokenqa.checkpoint import save_checkpoint
     from spokenqa.config import preset
-    from spokenqa.model import build_model, save_checkpoint
+    from spokenqa.model import build_model
 
     cfg = preset("cpu").replace(model=str(tiny_model_dir), head="reference")
     model, tok = build_model(cfg)
@@ -95,15 +96,15 @@ def test_export_of_an_export_is_the_same(tiny_checkpoint, tmp_path):
 def test_missing_shipped_model_is_one_line_naming_the_file(tiny_checkpoint, tmp_path, monkeypatch):
     import shutil
 
-    from spokenqa import export
+    from spokenqa import checkpoint
 
     broken = tmp_path / "release_model"
     shutil.copytree(tiny_checkpoint, broken)
     (broken / "model.safetensors").unlink()
-    monkeypatch.setattr(export, "RELEASE_MODEL", broken)
+    monkeypatch.setattr(checkpoint, "RELEASE_MODEL", broken)
     with pytest.raises(ConfigError, match=r"release_model/model\.safetensors: missing"):
-        export.resolve_checkpoint(None)
-    assert export.resolve_checkpoint("some/dir") == Path("some/dir")
+        checkpoint.resolve_checkpoint(None)
+    assert checkpoint.resolve_checkpoint("some/dir") == Path("some/dir")
 
 
 def test_broken_weights_are_one_line_naming_the_file(tiny_checkpoint, tmp_path):
@@ -124,10 +125,10 @@ def test_broken_weights_are_one_line_naming_the_file(tiny_checkpoint, tmp_path):
 def test_cli_without_checkpoint_names_the_missing_shipped_file(tmp_path):
     """The real CLI in a subprocess, with the shipped folder's weights hidden by a stand-in
     package path: one line on stderr, exit status 2."""
-    from spokenqa import export
+    from spokenqa import checkpoint
 
     code = (
-        "import sys, spokenqa.export as e, pathlib; "
+        "import sys, spokenqa.checkpoint as e, pathlib; "
         f"e.RELEASE_MODEL = pathlib.Path({str(tmp_path / 'nothing')!r}); "
         "from spokenqa.cli import main; sys.exit(main(['ask', '--question', 'q', '--context', 'c']))"
     )
@@ -135,7 +136,7 @@ def test_cli_without_checkpoint_names_the_missing_shipped_file(tmp_path):
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "shipped model" in lines[0] and "nothing" in lines[0], proc.stderr
-    assert export.RELEASE_MODEL.name == "release_model"
+    assert checkpoint.RELEASE_MODEL.name == "release_model"
 
 
 def test_export_stores_the_answer_cap_chosen_on_validation(tiny_checkpoint, tmp_path, capsys):

@@ -3,10 +3,10 @@
 import numpy as np
 import torch
 
+from spokenqa.checkpoint import load_checkpoint
 from spokenqa.data import Example
 from spokenqa.features import prepare_eval_features
 from spokenqa.inference import cpu_streams, keep_linear_weights_in, predict_logits
-from spokenqa.model import load_checkpoint
 
 
 def _examples(n: int) -> list[Example]:

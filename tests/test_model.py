@@ -4,8 +4,9 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from spokenqa.checkpoint import load_checkpoint, save_checkpoint
 from spokenqa.config import RunConfig, preset
-from spokenqa.model import build_model, focal_loss, load_checkpoint, save_checkpoint
+from spokenqa.model import build_model, focal_loss
 
 
 def test_focal_gamma_zero_is_cross_entropy():

@@ -10,9 +10,9 @@ from test_train import tiny_cfg
 
 from spokenqa.cli import main
 from spokenqa.config import preset
+from spokenqa.corpus.negatives import add_negatives
 from spokenqa.data import load_squad
 from spokenqa.features import prepare_train_features
-from spokenqa.negatives import add_negatives
 from spokenqa.train import train
 
 ARTICLE = {"title": "bridges", "paragraphs": [

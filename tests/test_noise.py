@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
 import random
 from pathlib import Path
 
 import pytest
 
+from spokenqa.corpus.noise import (
+    Lexicon,
+    add_asr_noise,
+    find_cmudict,
+    load_lexicon,
+    word_error_rate,
+)
 from spokenqa.errors import ConfigError
-from spokenqa.noise import Lexicon, add_asr_noise, find_cmudict, load_lexicon, word_error_rate
 
 # A tiny pronouncing dictionary (cmudict format) so the tests need no download and run fast.
 CMU = """\
@@ -180,10 +188,37 @@ def test_real_cmudict(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SPOKENQA_CACHE", str(tmp_path))
     load_lexicon.cache_clear()
     lex = load_lexicon()
-    assert list(tmp_path.glob("spokenqa/lexicon-*.pickle"))  # parsed form cached on disk
+    (cached,) = tmp_path.glob("lexicon-*.json")  # parsed form cached on disk, in $SPOKENQA_CACHE itself
+    json.loads(cached.read_text())
     load_lexicon.cache_clear()
     assert load_lexicon().word2pron == lex.word2pron  # and read back
     assert ("skill", 1) in lex.neighbours("school")
     assert ("for", 0) in lex.neighbours("four")
     assert ("foot", "ball") in lex.splits("football")
+    load_lexicon.cache_clear()
+
+
+class _Planted:
+    """Unpickling this runs code: it stands for what an attacker could leave in a shared cache."""
+
+    def __reduce__(self):
+        return (exec, (
+            "import os; os.environ['SPOKENQA_PLANTED_RAN'] = '1'",))
+
+
+@pytest.mark.skipif(_real_dict() is None, reason="no CMU dictionary (pip install pocketsphinx)")
+def test_the_lexicon_cache_cannot_run_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The cache folder is user-writable: whatever file sits at the cache's name is read as data
+    (JSON), never unpickled; a damaged or foreign cache means parsing the dictionary again."""
+    import pickle
+
+    monkeypatch.setenv("SPOKENQA_CACHE", str(tmp_path))
+    monkeypatch.delenv("SPOKENQA_PLANTED_RAN", raising=False)
+    load_lexicon.cache_clear()
+    words = load_lexicon().word2pron
+    (cached,) = tmp_path.glob("lexicon-*")
+    cached.write_bytes(pickle.dumps(_Planted()))
+    load_lexicon.cache_clear()
+    assert load_lexicon().word2pron == words
+    assert "SPOKENQA_PLANTED_RAN" not in os.environ
     load_lexicon.cache_clear()

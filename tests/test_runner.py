@@ -1,4 +1,4 @@
-"""spokenqa.runner on a real Ray cluster started by the tests (ray.init, 2 CPUs, this machine
+"""spokenqa.corpus.runner on a real Ray cluster started by the tests (ray.init, 2 CPUs, this machine
 only, stopped at the end): `transcribe --out` and `synthesize` with --ray write what the local path
 writes, a killed worker is retried with nothing lost or written twice, a killed driver is
 resumed, a bad recording is an error line, and a missing ray package is one line."""
@@ -55,7 +55,7 @@ def recordings(tmp_path_factory) -> Path:
     long enough to kill a worker in the middle of a batch) and one text file named .wav."""
     import soundfile as sf
 
-    from spokenqa.asr import load_audio, to_int16
+    from spokenqa.audio.asr import load_audio, to_int16
 
     folder = tmp_path_factory.mktemp("recordings")
     bridge, _ = load_audio(BRIDGE_WAV)
@@ -70,7 +70,7 @@ def recordings(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def local_lines(recordings, tmp_path_factory) -> list[str]:
     """The reference: what the local path writes, sorted by key (the file)."""
-    from spokenqa.archive import transcribe_files
+    from spokenqa.corpus.transcribe import transcribe_files
 
     out = tmp_path_factory.mktemp("local") / "out.jsonl"
     stats = transcribe_files([recordings], out, progress=False)
@@ -90,7 +90,7 @@ def _lines(path: Path) -> list[str]:
 def test_ray_writes_what_local_writes_and_a_bad_file_is_an_error_line(
     ray_cluster, recordings, local_lines, tmp_path
 ):
-    from spokenqa.archive import transcribe_files
+    from spokenqa.corpus.transcribe import transcribe_files
 
     out = tmp_path / "ray.jsonl"
     stats = transcribe_files([recordings], out, ray="auto", batch_size=3, progress=False)
@@ -122,7 +122,7 @@ def _kill_first_batch_worker(killed: list[int], stop: threading.Event) -> None:
 @needs_ray
 @needs_sphinx
 def test_killed_worker_is_retried_nothing_lost_or_twice(ray_cluster, recordings, local_lines, tmp_path):
-    from spokenqa.archive import transcribe_files
+    from spokenqa.corpus.transcribe import transcribe_files
 
     out = tmp_path / "ray.jsonl"
     killed: list[int] = []
@@ -143,7 +143,7 @@ def test_killed_worker_is_retried_nothing_lost_or_twice(ray_cluster, recordings,
 @needs_ray
 @needs_sphinx
 def test_killed_driver_is_resumed(ray_cluster, recordings, local_lines, tmp_path):
-    from spokenqa.archive import transcribe_files
+    from spokenqa.corpus.transcribe import transcribe_files
 
     out = tmp_path / "ray.jsonl"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
@@ -174,7 +174,7 @@ def test_synthesize_on_ray_writes_what_local_writes(ray_cluster, tmp_path):
 
     if needs_stack.args[0]:
         pytest.skip(needs_stack.kwargs["reason"])
-    from spokenqa.synthesize import synthesize_squad
+    from spokenqa.corpus.synthesize import synthesize_squad
 
     squad = tmp_path / "tiny.json"
     squad.write_text(json.dumps(SQUAD))
@@ -210,7 +210,7 @@ def _work_or_fail(item: int, cfg) -> dict:
 def test_a_failing_batch_is_split_and_only_the_bad_items_fail(ray_cluster):
     import ray.cloudpickle
 
-    from spokenqa.runner import Executor
+    from spokenqa.corpus.runner import Executor
 
     # the work function travels by value: Ray's workers cannot import this test module
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])

@@ -258,7 +258,7 @@ def test_audio_round_trip(client):
 
 
 def test_transcript_store_is_a_bounded_lru(live_server):
-    from spokenqa.serve import StoredAudio, TranscriptStore
+    from spokenqa.serve.app import StoredAudio, TranscriptStore
 
     store = TranscriptStore(max_items=2, max_bytes=100)
     a = store.add(StoredAudio(None, b"a" * 10, "audio/wav", "a"))
@@ -418,7 +418,7 @@ def test_cli_serve_errors_are_one_line(tmp_path, capsys):
 
     assert main(["serve", "--checkpoint", str(tmp_path), "--port", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a spokenqa checkpoint" in err[0]
+    assert len(err) == 1 and "is not a complete spokenqa checkpoint" in err[0]
     with pytest.raises(SystemExit) as e:
         main(["serve", "--checkpoint", str(tmp_path), "--port", "70000"])
     assert e.value.code == 2

@@ -18,7 +18,7 @@ pytest.importorskip("swagger_ui_bundle", reason="pip install swagger-ui-bundle-v
 def client(tiny_checkpoint):
     from fastapi.testclient import TestClient
 
-    from spokenqa.serve import create_app
+    from spokenqa.serve.app import create_app
 
     return TestClient(create_app(tiny_checkpoint))  # no lifespan: no ASR process is started
 

@@ -75,7 +75,7 @@ def _check_model_outcome(model, limits, value, mode: str) -> None:
     from fastapi.exceptions import RequestValidationError
     from pydantic import ValidationError
 
-    from spokenqa.serve import _validation_message
+    from spokenqa.serve.app import _validation_message
 
     try:
         if mode == "python":
@@ -99,7 +99,7 @@ def _check_model_outcome(model, limits, value, mode: str) -> None:
 
 @pytest.fixture(scope="module")
 def answer_model():
-    from spokenqa.serve import Limits, _answer_request_model
+    from spokenqa.serve.app import Limits, _answer_request_model
 
     limits = Limits(**FIELD_LIMITS).check()
     return _answer_request_model(limits), limits
@@ -244,7 +244,7 @@ AUDIO = bytes(range(256)) * 4
 @pytest.fixture(scope="module")
 def stored_audio(live_server):
     """An entry in the live server's transcript store (no ASR needed to serve its audio)."""
-    from spokenqa.serve import StoredAudio
+    from spokenqa.serve.app import StoredAudio
 
     return live_server.app.state.service.store.add(StoredAudio(None, AUDIO, "audio/wav", "x.wav"))
 
@@ -316,7 +316,7 @@ BODY_SECONDS = 1.5
 @pytest.fixture(scope="module")
 def strict_server(tiny_checkpoint):
     """The app with a short body timeout (max_body_seconds=1.5), on its own loopback port."""
-    from spokenqa.serve import BackgroundServer, create_app
+    from spokenqa.serve.app import BackgroundServer, create_app
 
     with BackgroundServer(create_app(tiny_checkpoint, **SERVE_LIMITS, max_body_seconds=BODY_SECONDS)) as server:
         yield server

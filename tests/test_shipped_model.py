@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import ROOT, SAMPLE
 
-from spokenqa.export import RELEASE_MODEL
+from spokenqa.checkpoint import RELEASE_MODEL
 
 # The README's example (section "Ask"): a sentence of the built-in sample's first transcript.
 README_CONTEXT = ("the old harbor lighthouse was built in eighteen seventy two by a local stone mason "
@@ -101,7 +101,7 @@ def test_layout_and_size():
 def test_transformers_loads_it_unchanged_with_the_same_logits(shipped_qa):
     from transformers import AutoModelForQuestionAnswering, AutoTokenizer
 
-    from spokenqa.model import load_checkpoint
+    from spokenqa.checkpoint import load_checkpoint
 
     tokenizer = AutoTokenizer.from_pretrained(RELEASE_MODEL)
     batch = tokenizer(["when was the harbor lighthouse built"], [README_CONTEXT], return_tensors="pt")
@@ -135,7 +135,7 @@ def test_found_after_a_non_editable_install(tmp_path):
     site = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(site), str(wheel)],
                    check=True, env=env, timeout=600)
-    code = ("import spokenqa.export as e; from spokenqa.qa import QA; "
+    code = ("import spokenqa.checkpoint as e; from spokenqa.qa import QA; "
             "print(e.shipped_model()); "
             f"print(QA.load().answer('when was the harbor lighthouse built', context={README_CONTEXT!r})[0]"
             ".answers[0].text)")

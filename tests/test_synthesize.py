@@ -1,4 +1,4 @@
-"""spokenqa.synthesize end to end with Festival + pocketsphinx on a tiny SQuAD file."""
+"""spokenqa.corpus.synthesize end to end with Festival + pocketsphinx on a tiny SQuAD file."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from spokenqa import cli_audio, tts
-from spokenqa.errors import DataError
-from spokenqa.synthesize import (
+from spokenqa.audio import tts
+from spokenqa.cli import audio as cli_audio
+from spokenqa.corpus.synthesize import (
     FIELDS,
     load_tasks,
     read_done,
@@ -21,6 +21,7 @@ from spokenqa.synthesize import (
     transcript_wer,
     write_squad,
 )
+from spokenqa.errors import DataError
 
 needs_stack = pytest.mark.skipif(
     not tts.available()

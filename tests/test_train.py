@@ -102,7 +102,7 @@ def test_cli_bad_input_is_one_line_status_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and str(bad) in err and "not valid JSON" in err
     assert main(["evaluate", "--checkpoint", str(tmp_path), "--data", str(SAMPLE)]) == 2
-    assert "not a spokenqa checkpoint" in capsys.readouterr().err
+    assert "is not a complete spokenqa checkpoint" in capsys.readouterr().err
     assert main(["train", "--train", str(tmp_path / "none.json"), "--out", str(tmp_path / "o2")]) == 2
     assert "no such data file" in capsys.readouterr().err
 

@@ -1,4 +1,4 @@
-"""spokenqa.tts with the real Festival and sox (skipped when scripts/setup_debian.sh was not run)."""
+"""spokenqa.audio.tts with the real Festival and sox (skipped when scripts/setup_debian.sh was not run)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import wave
 
 import pytest
 
-from spokenqa import tts
+from spokenqa.audio import tts
 from spokenqa.errors import AudioError
 
 
@@ -39,7 +39,7 @@ def test_speak_writes_16k_mono_wav(tmp_path):
 @needs_festival
 @pytest.mark.skipif(importlib.util.find_spec("pocketsphinx") is None, reason="pocketsphinx not installed")
 def test_speak_then_transcribe(tmp_path):
-    from spokenqa.asr import transcribe
+    from spokenqa.audio.asr import transcribe
 
     out = tmp_path / "s.wav"
     tts.speak("The capital of Norway is Oslo.", out)

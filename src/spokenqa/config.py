@@ -174,21 +174,6 @@ MODEL_FIELDS = (
     "eval_batch_size", "mixed_precision",
 )
 
-# What a checkpoint folder holds besides its tokenizer files, in the order they are checked.
-CHECKPOINT_FILES = ("model.safetensors", "config.json", "spokenqa.json")
-
-
-def checkpoint_config(folder: str | Path) -> RunConfig:
-    """A checkpoint's saved settings, read without loading its weights: commands check the
-    folder and their other inputs before paying seconds for the model."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise ConfigError(f"{folder}: no such checkpoint folder")
-    for name in CHECKPOINT_FILES:
-        if not (folder / name).is_file():
-            raise ConfigError(f"{folder}: not a spokenqa checkpoint (missing {name})")
-    return RunConfig.load(folder / "spokenqa.json")
-
 
 # Higher is better for all but WER.
 SELECT_METRICS = {

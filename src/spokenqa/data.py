@@ -8,14 +8,12 @@ counted in `DataStats`, so the run's report says how much of the file was used.
 
 from __future__ import annotations
 
-import hashlib
-import json
-import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from spokenqa.errors import DataError
+from spokenqa.files import read_json
 
 
 @dataclass(frozen=True)
@@ -80,71 +78,6 @@ def lower_keep_offsets(text: str) -> str:
     if len(lowered) == len(text):
         return lowered
     return "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
-
-
-def file_sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def read_text(path: str | Path, kind: str = "JSON") -> str:
-    """A UTF-8 text file's content, with one-line errors for missing, unreadable and non-UTF-8 files."""
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError as e:
-        raise DataError(f"{path}: no such file") from e
-    except IsADirectoryError as e:
-        raise DataError(f"{path}: is a folder, expected a {kind} file") from e
-    except OSError as e:
-        raise DataError(f"{path}: cannot read ({e.strerror})") from e
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise DataError(f"{path}: not UTF-8 text (byte {e.start})") from e
-
-
-def read_json(path: str | Path) -> Any:
-    """Read a JSON file with one-line errors for missing, non-UTF-8 and malformed files."""
-    path = Path(path)
-    text = read_text(path)
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise DataError(f"{path}: not valid JSON (line {e.lineno}, column {e.colno}: {e.msg})") from e
-    except RecursionError as e:
-        raise DataError(f"{path}: not usable JSON (nested too deeply)") from e
-    if _SURROGATE_ESCAPE.search(text):  # only \u escapes can make strings that are not Unicode
-        where = _lone_surrogate(data)
-        if where is not None:
-            raise DataError(f"{path}: {where}: not Unicode text (a \\u escape gives half a surrogate pair)")
-    return data
-
-
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-
-
-def _lone_surrogate(root: Any) -> str | None:
-    """JSON path of a string (or key) holding a lone surrogate code point, or None."""
-    stack: list[tuple[Any, str]] = [(root, "")]
-    while stack:
-        value, where = stack.pop()
-        if isinstance(value, str):
-            try:
-                value.encode("utf-8")
-            except UnicodeEncodeError:
-                return where or "the top level"
-        elif isinstance(value, dict):
-            for key, item in value.items():
-                name = key.encode("utf-8", "backslashreplace").decode("utf-8")
-                stack.append((key, f"{where}.{name} (the key)" if where else f"{name} (the key)"))
-                stack.append((item, f"{where}.{name}" if where else name))
-        elif isinstance(value, list):
-            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(value))
-    return None
 
 
 def _field(obj: Any, key: str, kind: type, where: str) -> Any:

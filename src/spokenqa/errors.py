@@ -1,8 +1,16 @@
-"""Errors that carry a one-line, user-facing message.
+"""Errors that carry a one-line, user-facing message, and notices.
 
 Library code raises these; the CLI prints the message alone and exits with status 2 (bad input or
 usage). Anything else that escapes is an internal error (status 1).
 """
+
+import sys
+
+
+def notice(message: str) -> None:
+    """One line on stderr: something the user should know that is not an error (stdout carries the
+    command's result)."""
+    print(f"spokenqa: {message}", file=sys.stderr, flush=True)
 
 
 class SpokenQAError(Exception):

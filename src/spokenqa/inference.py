@@ -58,7 +58,7 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 
 
 class ForwardPass:
-    """A forward pass that is not a torch module (spokenqa.onnx_backend.OnnxModel).
+    """A forward pass that is not a torch module (spokenqa.backends.ort.OnnxModel).
 
     `predict_logits` calls it on a collated batch (torch tensors, as a SpanQAModel takes them) and
     gets float32 start and end logits, (B, T) each, as numpy arrays; `one_thread` says the batch is

@@ -9,20 +9,14 @@ Heads:
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoTokenizer, PreTrainedTokenizerBase
 
-from spokenqa.config import RunConfig, checkpoint_config, resolve_model_path
+from spokenqa.config import RunConfig, resolve_model_path
 from spokenqa.errors import ConfigError
 
 MASKED = -1e4  # logit for padding; finite so bf16/fp16 softmax stays NaN-free
@@ -98,7 +92,7 @@ def span_loss(
     return (focal_loss(start_logits, start_positions, gamma) + focal_loss(end_logits, end_positions, gamma)) / 2
 
 
-def _encoder(path: str | Path, pretrained: bool) -> nn.Module:
+def encoder_from(path: str | Path, pretrained: bool) -> nn.Module:
     """The encoder without its pooler where it has one: an unused pooler breaks DDP."""
     config = AutoConfig.from_pretrained(path)
     make = (lambda **kw: AutoModel.from_pretrained(path, **kw)) if pretrained else (
@@ -126,7 +120,7 @@ def build_model(cfg: RunConfig, pretrained: bool = True) -> tuple[SpanQAModel, P
     path = resolve_model_path(cfg.model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True)
-        encoder = _encoder(path, pretrained)
+        encoder = encoder_from(path, pretrained)
     except (OSError, ValueError) as e:
         raise ConfigError(
             f"model {cfg.model!r}: cannot load encoder or tokenizer ({str(e).splitlines()[0]}); "
@@ -138,120 +132,3 @@ def build_model(cfg: RunConfig, pretrained: bool = True) -> tuple[SpanQAModel, P
 # --- checkpoints ----------------------------------------------------------------------------
 
 
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as f:
-                os.fsync(f.fileno())
-
-
-def _plain_permissions(folder: Path) -> None:
-    """The modes a plain `mkdir` / `open` would give (umask applied): `mkdtemp` makes the folder
-    0700 and safetensors writes 0600, which would hide a checkpoint, or the shipped model once
-    installed, from other users."""
-    umask = os.umask(0)
-    os.umask(umask)
-    folder.chmod(0o777 & ~umask)
-    for path in folder.rglob("*"):
-        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
-
-
-def atomic_folder(target: Path, write) -> None:
-    """Write a folder by `write(tmp)` into a temp sibling, fsync, then rename over `target`.
-
-    A crash at any moment leaves either the old complete folder or the new complete folder.
-    """
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
-    try:
-        write(tmp)
-        _plain_permissions(tmp)
-        _fsync_tree(tmp)
-        old = None
-        if target.exists():
-            old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-        os.replace(tmp, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def save_checkpoint(
-    folder: Path,
-    model: SpanQAModel,
-    tokenizer: PreTrainedTokenizerBase,
-    cfg: RunConfig,
-    info: dict,
-    extra=None,
-    same_weights_as: Path | None = None,
-) -> None:
-    """model.safetensors + encoder config.json + tokenizer files + spokenqa.json, atomically.
-
-    `extra(tmp)` may add files (the training state for `--resume`). `same_weights_as`: a
-    checkpoint folder written from these very weights (`best/` of the epoch that `last/` is
-    saved at); its weights file is hard-linked instead of written again, so the two folders
-    share one copy on disk. Safe because a checkpoint file is never changed in place: each
-    save writes a new folder and renames it.
-    """
-
-    def write(tmp: Path) -> None:
-        if same_weights_as is not None:
-            try:
-                os.link(same_weights_as / "model.safetensors", tmp / "model.safetensors")
-            except OSError:  # a file system without hard links: a second copy after all
-                pass
-        if not (tmp / "model.safetensors").exists():
-            state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-            save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
-        model.encoder.config.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
-        cfg.save(tmp / "spokenqa.json", extra={"checkpoint": info})
-        if extra is not None:
-            extra(tmp)
-
-    atomic_folder(folder, write)
-
-
-def _skip_weight_init() -> contextlib.AbstractContextManager:
-    """Skip the random initialisation of a model that is about to get all its weights from a
-    checkpoint (transformers' `no_init_weights`; a no-op where this version has none)."""
-    try:
-        from transformers.initialization import no_init_weights  # transformers 5
-    except ImportError:
-        try:
-            from transformers.modeling_utils import no_init_weights  # transformers 4
-        except ImportError:
-            return contextlib.nullcontext()
-    return no_init_weights()
-
-
-def load_checkpoint(folder: str | Path) -> tuple[SpanQAModel, PreTrainedTokenizerBase, RunConfig]:
-    """Model, tokenizer and the run config of a checkpoint folder: one written by
-    `save_checkpoint`, or one in Hugging Face's QA layout (`spokenqa export`, the shipped model)."""
-    from spokenqa.export import read_weights, to_spokenqa_state
-
-    folder = Path(folder)
-    cfg = checkpoint_config(folder)
-    state = to_spokenqa_state(read_weights(folder / "model.safetensors"), folder)
-    try:
-        with _skip_weight_init():  # every weight comes from the checkpoint (strict load below)
-            model = SpanQAModel(_encoder(folder, pretrained=False), cfg.head, cfg.head_dropout)
-        model.load_state_dict(state)
-        tokenizer = AutoTokenizer.from_pretrained(folder, use_fast=True)
-    except (OSError, ValueError, RuntimeError) as e:  # bad config.json, shapes, tokenizer files
-        raise ConfigError(f"{folder}: cannot load the checkpoint ({str(e).splitlines()[0]})") from e
-    model.eval()
-    return model, tokenizer, cfg
-
-
-def checkpoint_info(folder: str | Path) -> dict:
-    return json.loads((Path(folder) / "spokenqa.json").read_text()).get("checkpoint", {})

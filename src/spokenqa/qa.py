@@ -19,11 +19,11 @@ from dataclasses import dataclass
 
 import torch
 
-from spokenqa.backend import Runtime, load_for_inference
+from spokenqa.backends import Runtime, load_for_inference
+from spokenqa.checkpoint import resolve_checkpoint
 from spokenqa.data import Example, lower_keep_offsets
 from spokenqa.decode import decode
 from spokenqa.errors import ConfigError
-from spokenqa.export import resolve_checkpoint
 from spokenqa.features import prepare_eval_features
 from spokenqa.inference import predict_logits, resolve_precision
 
@@ -53,7 +53,7 @@ class QA:
 
     `QA.load` owns its model: where it answers in bf16/fp16 it keeps the Linear weights in that
     dtype (same logits as autocast, less work per call), so its `precision` is fixed at load.
-    `runtime` says what answers (backend, precision, device; spokenqa.backend); a model passed
+    `runtime` says what answers (backend, precision, device; spokenqa.backends); a model passed
     in directly is a torch model answering in its config's precision.
     """
 
@@ -70,7 +70,7 @@ class QA:
 
         `backend`: "auto" (torch on a GPU or a CPU with native bf16, else ONNX Runtime fp32),
         "torch" or "onnx"; `quantize="int8"`: ONNX Runtime with dynamic int8 Linear layers
-        (spokenqa.backend). `threads` sets torch's CPU threads, which ONNX Runtime uses too."""
+        (spokenqa.backends). `threads` sets torch's CPU threads, which ONNX Runtime uses too."""
         if threads:
             torch.set_num_threads(threads)
         model, tokenizer, cfg, runtime = load_for_inference(resolve_checkpoint(checkpoint), backend, quantize, device)
@@ -98,7 +98,7 @@ class QA:
         if sum(x is not None for x in (context, audio, transcript)) != 1:
             raise ConfigError("give exactly one of context, audio, transcript")
         if audio is not None:
-            from spokenqa.asr import transcribe
+            from spokenqa.audio.asr import transcribe
 
             transcript = transcribe(audio, engine=engine)
         if transcript is not None:

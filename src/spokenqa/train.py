@@ -34,13 +34,15 @@ from tqdm.auto import tqdm
 from transformers import get_linear_schedule_with_warmup
 
 from spokenqa import __version__
+from spokenqa.checkpoint import load_checkpoint, save_checkpoint
 from spokenqa.config import SELECT_METRICS, RunConfig, resolve_model_path
-from spokenqa.data import DataStats, Example, file_sha256, load_squad
+from spokenqa.data import DataStats, Example, load_squad
 from spokenqa.errors import ConfigError, TrainingError
 from spokenqa.features import collate, length_grouped_batches, prepare_train_features
+from spokenqa.files import atomic_write_json, file_sha256
 from spokenqa.inference import evaluate_examples, resolve_precision
 from spokenqa.metrics import select_value
-from spokenqa.model import build_model, load_checkpoint, save_checkpoint, span_loss
+from spokenqa.model import build_model, span_loss
 from spokenqa.report import write_data_figures, write_report, write_training_figures
 
 STATE_FILE = "training_state.pt"
@@ -167,7 +169,7 @@ def _initial_model(cfg: RunConfig, pretrained: bool):
     `init_from` a trained checkpoint's weights (same encoder and head as this run's config)."""
     if cfg.init_from is None:
         return build_model(cfg, pretrained=pretrained)
-    from spokenqa.export import resolve_checkpoint
+    from spokenqa.checkpoint import resolve_checkpoint
 
     folder = resolve_checkpoint(None if cfg.init_from == "shipped" else cfg.init_from)
     model, tokenizer, saved = load_checkpoint(folder)
@@ -317,7 +319,7 @@ def _train(cfg: RunConfig, resume: bool, pretrained: bool) -> dict[str, Any]:
         curve.append({"step": global_step, "epoch": round(epoch - 1 + done / steps_per_epoch, 4),
                       "train_loss_epoch_so_far": sums["loss"] / w, "scores": result.scores,
                       "eval_seconds": time.time() - t0})
-        _write_json(out / "curve.json", curve)
+        atomic_write_json(out / "curve.json", curve)
         write_training_figures(out, history, curve)
         model.train()
 
@@ -423,7 +425,7 @@ def _train(cfg: RunConfig, resume: bool, pretrained: bool) -> dict[str, Any]:
             if segment:
                 segment.record(global_step)
             if main:
-                _write_json(out / "history.json", history)
+                atomic_write_json(out / "history.json", history)
                 write_training_figures(out, history, curve)
 
     summary = {
@@ -444,31 +446,25 @@ def _train(cfg: RunConfig, resume: bool, pretrained: bool) -> dict[str, Any]:
         # only --resume reads the optimizer state (twice the weights): a finished run drops it
         (out / "last" / STATE_FILE).unlink(missing_ok=True)
     if main:
-        _write_json(out / "history.json", history)
-        _write_json(out / "summary.json", summary)
-        _write_json(out / "data_stats.json", data_stats)
+        atomic_write_json(out / "history.json", history)
+        atomic_write_json(out / "summary.json", summary)
+        atomic_write_json(out / "data_stats.json", data_stats)
         write_data_figures(out, train_examples, eval_examples, align, data_stats.get("eval_span_tokens"))
         write_report(out, cfg, summary, history, data_stats, curve)
     accelerator.wait_for_everyone()
     return summary
 
 
-def _write_json(path: Path, obj: Any) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
 def _write_epoch(out: Path, epoch: int, examples: list[Example], predictions, scores) -> None:
     folder = out / "epochs" / f"epoch_{epoch}"
     folder.mkdir(parents=True, exist_ok=True)
-    _write_json(folder / "predictions.json", {p.id: p.text for p in predictions})
-    _write_json(folder / "metrics.json", scores)
+    atomic_write_json(folder / "predictions.json", {p.id: p.text for p in predictions})
+    atomic_write_json(folder / "metrics.json", scores)
     first = [
         {"id": e.id, "question": e.question, "prediction": p.text, "gold": [a.text for a in e.answers]}
         for e, p in list(zip(examples, predictions))[:100]
     ]
-    _write_json(folder / "first100.json", first)
+    atomic_write_json(folder / "first100.json", first)
     shutil.copyfile(folder / "predictions.json", out / "predictions.json")
 
 
@@ -549,7 +545,7 @@ class _Segment:
     def record(self, step: int) -> None:
         self.entry.update(last_step=step, wall_seconds=round(time.time() - self.t0, 1),
                           ended=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
-        _write_json(self.path, [*self.segments, self.entry])
+        atomic_write_json(self.path, [*self.segments, self.entry])
 
 
 def _fresh_sums() -> dict[str, float]:

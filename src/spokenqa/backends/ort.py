@@ -3,7 +3,7 @@
 Why: spokenqa's CPU speed comes from bf16, which most CPUs lack. There torch runs fp32, and ONNX
 Runtime runs the same fp32 graph faster with the same logits; its dynamic int8 quantisation of the
 Linear layers is faster again, at an accuracy cost measured in docs/BENCHMARKS.md.
-`spokenqa.backend` decides when it is used; this module builds, caches and runs the graph.
+`spokenqa.backends` decides when it is used; this module builds, caches and runs the graph.
 
 The graph (inputs `input_ids`, `attention_mask`[, `token_type_ids`], int64, (batch, sequence);
 outputs `start_logits`, `end_logits`, float32, padding set to the torch model's MASKED) is the
@@ -12,7 +12,7 @@ length-grouped batches of any size and width run unchanged. It is exported on fi
 cached:
 - in `<checkpoint>/onnx/` where the checkpoint folder may be written;
 - else (the shipped model, which is installed package data; a folder without write permission)
-  in `$SPOKENQA_CACHE/onnx/<hash of the checkpoint's path>/` (default `~/.cache/spokenqa`).
+  in `$SPOKENQA_CACHE/onnx/<hash of the checkpoint's path>/` (`spokenqa.files.cache_dir`: default `~/.cache/spokenqa`).
 Each graph file carries its key in its metadata: the SHA-256 of the weights, `config.json`, the
 head and the versions of the packages that produce the graph. A graph whose key no longer matches
 (stale) or that ONNX Runtime cannot load (corrupt, truncated) is rebuilt with a one-line notice.
@@ -38,8 +38,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from spokenqa.backend import notice
-from spokenqa.errors import ConfigError
+from spokenqa.errors import ConfigError, notice
+from spokenqa.files import atomic_write, cache_dir
 from spokenqa.inference import ForwardPass
 
 GRAPH_FORMAT = 1  # bump when the export itself changes (inputs, options): every cache is rebuilt
@@ -86,7 +86,7 @@ def _writable(folder: Path) -> bool:
     """Whether the cache may live in the checkpoint folder. Not in the shipped model (package
     data, which an editable install would otherwise grow by a graph), and not in a folder without
     write permission bits, even for root, who could write there anyway."""
-    from spokenqa.export import RELEASE_MODEL
+    from spokenqa.checkpoint import RELEASE_MODEL
 
     if folder.resolve() == RELEASE_MODEL.resolve():
         return False
@@ -98,10 +98,7 @@ def cache_folder(checkpoint: Path) -> Path:
     checkpoint = checkpoint.resolve()
     if _writable(checkpoint):
         return checkpoint / "onnx"
-    root = os.environ.get("SPOKENQA_CACHE")
-    if not root:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "spokenqa"
-    return Path(root) / "onnx" / hashlib.sha256(str(checkpoint).encode()).hexdigest()[:16]
+    return cache_dir("onnx", hashlib.sha256(str(checkpoint).encode()).hexdigest()[:16])
 
 
 @contextlib.contextmanager
@@ -121,7 +118,7 @@ def _quiet() -> Iterator[None]:
 def _export(checkpoint: Path):
     """The checkpoint's fp32 forward pass as an onnx.ModelProto with dynamic batch and sequence."""
     _require("onnx", "onnxscript")
-    from spokenqa.model import load_checkpoint
+    from spokenqa.checkpoint import load_checkpoint
 
     model, tokenizer, _ = load_checkpoint(checkpoint)
     # Two windows of a few tokens: a batch or length of 1 would be specialised by the exporter.
@@ -165,30 +162,6 @@ def _with_key(proto, key: str, precision: str) -> bytes:
     props = {p.key: p.value for p in proto.metadata_props}
     onnx.helper.set_model_props(proto, {**props, KEY: key, PRECISION: precision})
     return proto.SerializeToString()
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Temp file in the same folder, fsync, rename, fsync the folder: all or nothing."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would hide a shared cache from other users
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 class OnnxModel(ForwardPass):
@@ -255,7 +228,7 @@ def onnx_model(checkpoint: Path, precision: str, head: str) -> OnnxModel:
            else f"{what} for ONNX Runtime, once: cached as {path}")
     graph = _with_key(_quantize(fp32.graph) if fp32 else _export(checkpoint), key, precision)
     try:
-        _atomic_write(path, graph)
+        atomic_write(path, graph)
     except OSError as e:
         notice(f"cannot cache the ONNX graph in {path.parent} ({e.strerror or e}): using it from memory; "
                "set SPOKENQA_CACHE to a writable folder")
@@ -268,7 +241,7 @@ def load_onnx(checkpoint: str | Path, precision: str = "fp32"):
     graph has to be exported, so a cached graph loads without it."""
     from transformers import AutoTokenizer
 
-    from spokenqa.config import checkpoint_config
+    from spokenqa.checkpoint import checkpoint_config
 
     checkpoint = Path(checkpoint)
     cfg = checkpoint_config(checkpoint)
@@ -284,9 +257,8 @@ def export_onnx(checkpoint: str | Path, out: str | Path, precision: str = "fp32"
     """Write `out`, a folder with the checkpoint's graph (`model.onnx`, from the cache when it is
     current), its tokenizer files, `config.json` and `spokenqa.json`: what another ONNX Runtime
     program needs to run the model. Atomic, like every checkpoint folder."""
-    from spokenqa.config import checkpoint_config
-    from spokenqa.export import TOKENIZER_FILES
-    from spokenqa.model import atomic_folder
+    from spokenqa.checkpoint import TOKENIZER_FILES, checkpoint_config
+    from spokenqa.files import atomic_folder
 
     checkpoint, out = Path(checkpoint), Path(out)
     cfg = checkpoint_config(checkpoint)

@@ -21,13 +21,12 @@ answers' character and time spans are the same code (spokenqa.inference.predict_
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spokenqa.errors import ConfigError
+from spokenqa.errors import ConfigError, notice
 
 if TYPE_CHECKING:  # torch is imported when a backend is chosen, not when the CLI parses its flags
     import torch
@@ -36,12 +35,6 @@ BACKENDS = ("auto", "torch", "onnx")
 QUANTIZE = ("int8",)
 MISSING_ONNXRUNTIME = ("the ONNX backend needs the onnxruntime package: pip install 'spokenqa[onnx]' "
                       "(or use --backend torch)")
-
-
-def notice(message: str) -> None:
-    """One line on stderr: something the user should know that is not an error (stdout carries the
-    command's result)."""
-    print(f"spokenqa: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -139,17 +132,17 @@ def load_for_inference(
     `onnx_backend.OnnxModel` (its graph exported and cached on first use). The backend is chosen
     from the checkpoint's settings before any weights are read, so a bad combination of flags
     costs no loading time."""
-    from spokenqa.config import checkpoint_config
+    from spokenqa.checkpoint import checkpoint_config
 
     checkpoint = Path(checkpoint)
     runtime = choose_backend(backend, quantize, checkpoint_config(checkpoint).mixed_precision, device, cpu_bf16)
     if runtime.backend == "onnx":
-        from spokenqa.onnx_backend import load_onnx
+        from spokenqa.backends.ort import load_onnx
 
         model, tokenizer, cfg = load_onnx(checkpoint, runtime.precision)
         return model, tokenizer, cfg, runtime
+    from spokenqa.checkpoint import load_checkpoint
     from spokenqa.inference import prepare_for_inference
-    from spokenqa.model import load_checkpoint
 
     model, tokenizer, cfg = load_checkpoint(checkpoint)
     prepare_for_inference(model, runtime.precision, runtime.device)

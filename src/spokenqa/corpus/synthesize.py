@@ -1,8 +1,8 @@
 """Make Spoken-SQuAD style data for real: SQuAD paragraphs -> Festival speech -> pocketsphinx.
 
 The recipe of the original Spoken-SQuAD and of shared/data/synth: each paragraph is split into
-sentences, each sentence spoken by Festival (spokenqa.tts) and decoded by pocketsphinx as one
-utterance (spokenqa.asr), the sentence transcripts joined with ". " and ended with ".", word times
+sentences, each sentence spoken by Festival (spokenqa.audio.tts) and decoded by pocketsphinx as one
+utterance (spokenqa.audio.asr), the sentence transcripts joined with ". " and ended with ".", word times
 kept over the paragraph's concatenated sentence audio.
 
 Output: one JSON object per paragraph, appended to a JSONL file in the format of
@@ -16,6 +16,7 @@ the paragraphs already in the file.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -27,8 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spokenqa.corpus.runner import Executor, Outcome, RunStats, drive, read_jsonl
 from spokenqa.errors import AudioError, DataError
-from spokenqa.runner import Executor, Outcome, RunStats, drive, read_jsonl
+from spokenqa.files import atomic_write, atomic_write_json
 
 FIELDS = (
     "order",
@@ -131,7 +133,7 @@ def _row_key(row: dict[str, Any]) -> tuple[int, int]:
 
 def _warm(cfg: Mapping[str, Any]) -> None:
     """Load pocketsphinx before the first paragraph, so its asr_s does not include the load."""
-    from spokenqa import asr
+    from spokenqa.audio import asr
 
     asr.warm_up("pocketsphinx")
 
@@ -141,7 +143,7 @@ def process_paragraph(task: Task, voice: str, keep_audio_dir: str | None) -> dic
     import numpy as np
     import soundfile as sf
 
-    from spokenqa import asr, tts
+    from spokenqa.audio import asr, tts
 
     sentences = split_sentences(task.context)
     utterances = []
@@ -165,9 +167,9 @@ def process_paragraph(task: Task, voice: str, keep_audio_dir: str | None) -> dic
     if keep_audio_dir:
         out = Path(keep_audio_dir) / f"{task.article_index:03d}_{task.paragraph_index:03d}.wav"
         audio = np.concatenate(utterances) if utterances else np.zeros(0, np.float32)
-        tmp_out = out.with_suffix(".wav.tmp")
-        sf.write(str(tmp_out), asr.to_int16(audio), asr.SAMPLE_RATE, subtype="PCM_16", format="WAV")
-        os.replace(tmp_out, out)
+        wav = io.BytesIO()
+        sf.write(wav, asr.to_int16(audio), asr.SAMPLE_RATE, subtype="PCM_16", format="WAV")
+        atomic_write(out, wav.getvalue())
     return {
         "order": task.order,
         "title": task.title,
@@ -227,11 +229,11 @@ def synthesize_squad(
     ``out_json`` are skipped. ``keep_audio_dir`` keeps each paragraph's audio as
     ``AAA_PPP.wav`` (article and paragraph index; 16 kHz mono 16-bit; the word times refer
     to it; on a Ray cluster it must be a folder every node writes to). ``workers``, ``ray`` and
-    ``batch_size`` choose where paragraphs run (``spokenqa.runner.Executor``): locally, lines
+    ``batch_size`` choose where paragraphs run (``spokenqa.corpus.runner.Executor``): locally, lines
     are in input order; on Ray, in completion order (the key is article_index/paragraph_index,
     and ``order`` gives the input order). Returns counts and timings; failed paragraphs are
     reported on stderr and left for a later run."""
-    from spokenqa import tts
+    from spokenqa.audio import tts
 
     executor = Executor(workers=workers, ray=ray, batch_size=batch_size)
     executor.check()
@@ -274,20 +276,15 @@ def synthesize_squad(
 
 def write_squad(out_jsonl: str | os.PathLike[str], squad_json: str | os.PathLike[str]) -> Any:
     """Convert a synthesize JSONL into SQuAD JSON over the transcripts with the answer aligner
-    (``spokenqa.align.convert_synth``); written atomically. Returns the aligner's stats."""
-    from spokenqa.align import convert_synth, load_synth_jsonl
+    (``spokenqa.corpus.align.convert_synth``); written atomically. Returns the aligner's stats."""
+    from spokenqa.corpus.align import convert_synth, load_synth_jsonl
 
     records = sorted(load_synth_jsonl(out_jsonl), key=lambda r: r.get("order", 0))
     data, stats = convert_synth(records, source=str(out_jsonl))
     dest = Path(squad_json)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(dest.name + ".tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
+        atomic_write_json(dest, data, indent=None, ensure_ascii=False)
     except OSError as exc:
         raise DataError(f"{dest}: cannot write: {exc.strerror or exc}") from None
     return stats

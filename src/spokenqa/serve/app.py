@@ -73,7 +73,7 @@ except ImportError as e:  # pragma: no cover - optional dependency
         f"serving needs FastAPI ({e.name} is missing): pip install fastapi uvicorn python-multipart"
     ) from None
 
-log = logging.getLogger("spokenqa.serve")
+log = logging.getLogger("spokenqa.serve.app")
 
 STATIC = Path(__file__).parent / "static"
 PAGE_FILES = {"index.html": "text/html", "app.js": "text/javascript", "style.css": "text/css"}
@@ -245,7 +245,7 @@ def _answer_request_model(limits: Limits) -> type[BaseModel]:
 
 @dataclass
 class StoredAudio:
-    transcript: Any  # spokenqa.asr.Transcript
+    transcript: Any  # spokenqa.audio.asr.Transcript
     audio: bytes
     media_type: str
     filename: str
@@ -295,7 +295,7 @@ class AsrProcess:
     context), so that a decoder holding the GIL (pocketsphinx) never stalls the server's threads.
 
     ``start()`` creates the process and loads the engine's model there; ``transcribe(path)`` runs
-    ``spokenqa.asr.transcribe`` on a file there and returns the ``Transcript``; ``shutdown()``
+    ``spokenqa.audio.asr.transcribe`` on a file there and returns the ``Transcript``; ``shutdown()``
     stops the process. The process is started on first use when ``start()`` was not called, and
     started again after it died (that request gets 503)."""
 
@@ -321,14 +321,14 @@ class AsrProcess:
     def start(self) -> Future:
         """Start the process and load the engine there; the future is done when it is ready (or
         holds the AudioError of an engine that is not installed)."""
-        from spokenqa.asr import warm_up
+        from spokenqa.audio.asr import warm_up
 
         return self._executor().submit(warm_up, self.engine)
 
     def transcribe(self, path: str, max_seconds: float | None):
-        """``spokenqa.asr.transcribe(path, engine, max_seconds=...)`` in the ASR process (blocks the
+        """``spokenqa.audio.asr.transcribe(path, engine, max_seconds=...)`` in the ASR process (blocks the
         calling thread, not the GIL). Its AudioError comes back as is."""
-        from spokenqa.asr import transcribe
+        from spokenqa.audio.asr import transcribe
 
         pool = self._executor()
         try:
@@ -564,10 +564,10 @@ def create_app(
     qa=None,
 ) -> FastAPI:
     """The FastAPI app: loads `checkpoint` once (default: the shipped model; or uses the loaded
-    `qa`) with `backend` / `quantize` (spokenqa.backend), then serves the API and the page.
+    `qa`) with `backend` / `quantize` (spokenqa.backends), then serves the API and the page.
     Raises ConfigError for a folder that is not a checkpoint or a bad limit."""
-    from spokenqa.asr import ENGINES
-    from spokenqa.export import resolve_checkpoint
+    from spokenqa.audio.asr import ENGINES
+    from spokenqa.checkpoint import resolve_checkpoint
 
     if engine not in ENGINES:
         raise ConfigError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINES)})")
@@ -825,7 +825,7 @@ def serve(
 ) -> None:
     """Load the model (default: the shipped one) and serve the API and page with uvicorn until
     interrupted (Ctrl-C). `app_options` go to `create_app` (limits, engine, threads...)."""
-    from spokenqa.export import resolve_checkpoint
+    from spokenqa.checkpoint import resolve_checkpoint
 
     checkpoint = resolve_checkpoint(checkpoint)
     sock = bind_socket(host, port)

@@ -5,15 +5,15 @@ Subcommands (each reads one file, writes one SQuAD v1.1 JSON file and prints a s
 - ``spokenize IN.json OUT.json [--noise-rate R] [--seed S]``: text SQuAD -> Spoken-SQuAD style
   (:func:`spokenqa.spoken.spokenize_squad`), optionally followed by simulated ASR noise;
 - ``noise IN.json OUT.json --noise-rate R [--seed S]``: simulated ASR noise only
-  (:func:`spokenqa.noise.add_asr_noise`);
+  (:func:`spokenqa.corpus.noise.add_asr_noise`);
 - ``convert-synth IN.jsonl OUT.json``: the Festival+Sphinx synth set -> SQuAD over its
-  transcripts (:func:`spokenqa.align.convert_synth`);
+  transcripts (:func:`spokenqa.corpus.align.convert_synth`);
 - ``holdout IN.json OUT.json --synth SYNTH.jsonl``: drop from a SQuAD file the paragraphs that
   the synth set speaks, so that set can validate a model trained on the rest
   (:func:`drop_paragraphs`);
 - ``sample IN.json OUT.json --questions N``: a seeded random sample of questions;
 - ``negatives IN.json OUT.json --rate R``: add SQuAD 2.0-style `is_impossible` copies of a share
-  of the questions on paragraphs without their answer (:func:`spokenqa.negatives.add_negatives`).
+  of the questions on paragraphs without their answer (:func:`spokenqa.corpus.negatives.add_negatives`).
 
 Hook-up in cli.py: ``add_data_parser(sub)`` registers the parser and sets ``func`` to
 :func:`data_command`, like the other subcommands. Bad input raises DataError (file and place),
@@ -23,14 +23,13 @@ an impossible setting or unwritable output ConfigError; the CLI turns both into 
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import random
 import time
 from pathlib import Path
 from typing import Any
 
 from spokenqa.errors import ConfigError
+from spokenqa.files import atomic_write_json, read_json
 
 __all__ = ["add_data_parser", "data_command"]
 
@@ -134,28 +133,11 @@ def drop_paragraphs(data: dict[str, Any], contexts: set[str]) -> tuple[dict[str,
     return {**data, "data": articles}, paragraphs_dropped, questions_dropped
 
 
-def _read_json(path: Path) -> Any:
-    """The loader's reader: one-line DataError for missing, non-UTF-8, malformed, too deeply
-    nested JSON and strings that are not Unicode (lone surrogate escapes)."""
-    from spokenqa.data import read_json
-
-    return read_json(path)
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    """Write atomically (temp file + rename) so an interrupted run leaves no half file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write atomically, so an interrupted run leaves no half file; a failure is one line."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, ensure_ascii=False)
-            f.write("\n")
-        os.replace(tmp, path)
+        atomic_write_json(path, obj, indent=None, ensure_ascii=False)
     except OSError as e:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
         raise ConfigError(f"{path}: cannot write ({e.strerror})") from e
 
 
@@ -180,8 +162,8 @@ def _print_noise(stats: dict[str, Any]) -> None:
 
 def data_command(args: argparse.Namespace) -> int:
     """Run one ``data`` subcommand; print a summary; return the exit status (0)."""
-    from spokenqa.align import convert_synth, load_synth_jsonl
-    from spokenqa.noise import add_asr_noise
+    from spokenqa.corpus.align import convert_synth, load_synth_jsonl
+    from spokenqa.corpus.noise import add_asr_noise
     from spokenqa.spoken import spokenize_squad, validate_squad
 
     started = time.perf_counter()
@@ -190,7 +172,7 @@ def data_command(args: argparse.Namespace) -> int:
                                "output": str(dst)}
     if args.data_command in ("spokenize", "noise"):
         _check_rate(args.noise_rate)
-        data = _read_json(src)
+        data = read_json(src)
         if args.data_command == "spokenize":
             data, sstats = spokenize_squad(data, source=str(src))
             s = sstats.to_dict()
@@ -224,7 +206,7 @@ def data_command(args: argparse.Namespace) -> int:
         for ex in a["dropped_examples"][:_SHOW]:
             print(f"  dropped: {ex['place']}: {ex['answer']!r} ({ex['reason']})")
     elif args.data_command == "holdout":
-        data = _read_json(src)
+        data = read_json(src)
         validate_squad(data, str(src))
         contexts = {rec["context"] for rec in load_synth_jsonl(args.synth)}
         data, n_par, n_q = drop_paragraphs(data, contexts)
@@ -235,17 +217,17 @@ def data_command(args: argparse.Namespace) -> int:
         if n_par < len(contexts):
             print(f"holdout: {len(contexts) - n_par} synth paragraphs were not found in {src}")
     elif args.data_command == "sample":
-        data = _read_json(src)
+        data = read_json(src)
         validate_squad(data, str(src))  # the shape sample_questions walks
         data = sample_questions(data, args.questions, args.seed, source=str(src))
         summary["questions"] = args.questions
         print(f"sample: kept {args.questions} questions (seed {args.seed})")
     elif args.data_command == "negatives":
-        from spokenqa.negatives import add_negatives
+        from spokenqa.corpus.negatives import add_negatives
 
         if not 0.0 <= args.rate <= 1.0:
             raise ConfigError(f"--rate {args.rate}: must be in [0, 1]")
-        data = _read_json(src)
+        data = read_json(src)
         validate_squad(data, str(src))
         data, nstats = add_negatives(data, args.rate, args.seed, source=str(src))
         summary["negatives"] = nstats.to_dict()

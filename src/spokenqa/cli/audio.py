@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from spokenqa.cli_args import positive
+from spokenqa.cli.args import positive
 from spokenqa.errors import ConfigError
 
 
@@ -38,13 +38,13 @@ def add_synthesize_parser(sub) -> None:
     p.add_argument("--voice", default="cmu_us_slt_arctic_hts", help="Festival voice")
     p.add_argument("--squad-json", metavar="OUT.json", default=None,
                    help="then convert all of OUT.jsonl to SQuAD JSON over the transcripts "
-                        "(answers placed by spokenqa.align)")
+                        "(answers placed by spokenqa.corpus.align)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=synthesize_command)
 
 
 def synthesize_command(args: argparse.Namespace) -> int:
-    from spokenqa.synthesize import synthesize_squad
+    from spokenqa.corpus.synthesize import synthesize_squad
 
     stats = synthesize_squad(
         args.input,
@@ -60,7 +60,7 @@ def synthesize_command(args: argparse.Namespace) -> int:
     )
     print(stats.summary(), file=sys.stderr)
     if args.squad_json and stats.written + stats.skipped:
-        from spokenqa.synthesize import write_squad
+        from spokenqa.corpus.synthesize import write_squad
 
         astats = write_squad(args.output, args.squad_json)
         a = astats.to_dict()
@@ -73,7 +73,7 @@ def synthesize_command(args: argparse.Namespace) -> int:
 
 
 def _add_executor_args(p: argparse.ArgumentParser, items: str) -> None:
-    """Where the work runs: this machine's processes, or a Ray cluster (spokenqa.runner)."""
+    """Where the work runs: this machine's processes, or a Ray cluster (spokenqa.corpus.runner)."""
     p.add_argument("--workers", type=positive(int), default=None, metavar="N",
                    help="parallel worker processes (default 1; one per core is best); with --ray "
                         "auto and no RAY_ADDRESS: CPUs of the Ray started here (default: all)")
@@ -114,7 +114,7 @@ def add_transcribe_parser(sub) -> None:
 
 
 def transcribe_command(args: argparse.Namespace) -> int:
-    from spokenqa.asr import DEFAULT_MAX_SECONDS, transcribe
+    from spokenqa.audio.asr import DEFAULT_MAX_SECONDS, transcribe
 
     if args.out is not None:
         return _transcribe_many(args)
@@ -140,7 +140,7 @@ def transcribe_command(args: argparse.Namespace) -> int:
 
 
 def _transcribe_many(args: argparse.Namespace) -> int:
-    from spokenqa.archive import transcribe_files
+    from spokenqa.corpus.transcribe import transcribe_files
 
     if args.json:
         raise ConfigError("--json prints one transcript; with --out every transcript is a JSON line")
@@ -173,7 +173,7 @@ def add_speak_parser(sub) -> None:
 
 
 def speak_command(args: argparse.Namespace) -> int:
-    from spokenqa.tts import speak
+    from spokenqa.audio.tts import speak
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():

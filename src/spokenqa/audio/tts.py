@@ -2,7 +2,7 @@
 
 Festival's ``text2wave`` speaks the text with a voice (default ``cmu_us_slt_arctic_hts``, Debian
 package ``festvox-us-slt-hts``), then ``sox -G`` (with ``-R``: repeatable dither) converts it to 16 kHz mono 16-bit PCM WAV, the
-input format of spokenqa.asr. ``scripts/setup_debian.sh`` installs both programs.
+input format of spokenqa.audio.asr. ``scripts/setup_debian.sh`` installs both programs.
 """
 
 from __future__ import annotations

@@ -32,8 +32,8 @@ from typing import Any
 
 from rapidfuzz.distance import Levenshtein
 
-from spokenqa.data import read_text
 from spokenqa.errors import DataError
+from spokenqa.files import read_text
 from spokenqa.spoken import locate_answer, spokenize_answer, spokenize_with_map
 
 __all__ = [

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 
-from spokenqa.backend import add_backend_args
-from spokenqa.cli_args import port, positive
+from spokenqa.backends import add_backend_args
+from spokenqa.cli.args import port, positive
 from spokenqa.errors import ConfigError
 
 
@@ -39,11 +39,11 @@ def add_serve_parser(sub) -> None:
 
 def serve_command(args: argparse.Namespace) -> int:
     if args.checkpoint is not None:  # a wrong folder is told before seconds of imports and loading
-        from spokenqa.config import checkpoint_config
+        from spokenqa.checkpoint import checkpoint_config
 
         checkpoint_config(args.checkpoint)
     try:
-        from spokenqa.serve import serve
+        from spokenqa.serve.app import serve
     except ImportError as e:  # pragma: no cover - optional dependency
         raise ConfigError(f"serving needs FastAPI and uvicorn ({e}): pip install fastapi uvicorn python-multipart") from None
 

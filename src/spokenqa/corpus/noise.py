@@ -17,13 +17,14 @@ paragraphs, so the measured corpus WER (jiwer, clean vs noisy context) lands nea
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import functools
 import hashlib
 import importlib.util
+import json
 import math
 import os
-import pickle
 import random
 import re
 import time
@@ -35,6 +36,7 @@ from typing import Any
 import jiwer
 
 from spokenqa.errors import ConfigError, DataError
+from spokenqa.files import atomic_write_json, cache_dir
 from spokenqa.spoken import validate_squad
 
 __all__ = [
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 CMUDICT_ENV = "SPOKENQA_CMUDICT"
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: JSON instead of pickle
 
 # Operation mix chosen so the error types come out close to Sphinx's on the synth set
 # (a split is a substitution + an insertion, a merge a substitution + a deletion).
@@ -116,6 +118,18 @@ class Lexicon:
         self.pron2words = {k: sorted(v) for k, v in pron2words.items()}
         self._neigh: dict[str, tuple[tuple[str, int], ...]] = {}
         self._splits: dict[str, tuple[tuple[str, str], ...]] = {}
+
+    def to_state(self) -> dict[str, Any]:
+        """The parsed form as plain JSON values (the cache: data that cannot run code on load)."""
+        return {"code": self._code, "word2pron": self.word2pron, "pron2words": self.pron2words}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Lexicon:
+        lex = cls.__new__(cls)
+        lex._code, lex.word2pron, lex.pron2words = state["code"], state["word2pron"], state["pron2words"]
+        lex.alphabet = "".join(lex._code.values())
+        lex._neigh, lex._splits = {}, {}
+        return lex
 
     @classmethod
     def from_file(cls, path: str | os.PathLike[str]) -> Lexicon:
@@ -223,16 +237,11 @@ class Lexicon:
         return tuple(sorted(out))
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("SPOKENQA_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    return Path(base) / "spokenqa" if base else Path.home() / ".cache" / "spokenqa"
-
-
 @functools.lru_cache(maxsize=4)
 def load_lexicon(path: str | None = None) -> Lexicon:
     """Load the pronouncing dictionary at ``path`` (default :func:`find_cmudict`), once per
-    process; the parsed form is also pickled under ``~/.cache/spokenqa`` (or
-    ``$SPOKENQA_CACHE``) keyed by the file's path, size and mtime, which cuts the ~2 s parse
+    process; the parsed form is also kept as JSON in spokenqa's cache folder
+    (:func:`spokenqa.files.cache_dir`; JSON, not pickle: the folder is user-writable) keyed by the file's path, size and mtime, which cuts the ~2 s parse
     to a fraction of a second in the next process. The cache is optional: any problem with it
     falls back to parsing."""
     src = Path(path) if path else find_cmudict()
@@ -242,23 +251,14 @@ def load_lexicon(path: str | None = None) -> Lexicon:
         raise DataError(f"{src}: cannot read pronouncing dictionary: {e.strerror}") from e
     key = hashlib.sha1(f"{src.resolve()}|{st.st_size}|{st.st_mtime_ns}|{_CACHE_VERSION}"
                        .encode()).hexdigest()[:16]
-    cache = _cache_dir() / f"lexicon-{key}.pickle"
+    cache = cache_dir() / f"lexicon-{key}.json"
     try:
-        with open(cache, "rb") as f:
-            lex = pickle.load(f)
-        if isinstance(lex, Lexicon):
-            return lex
-    except Exception:  # noqa: BLE001, S110 - a missing or stale cache just means parsing again
+        return Lexicon.from_state(json.loads(cache.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):  # missing or damaged: parse again
         pass
     lex = Lexicon.from_file(src)
-    try:
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            pickle.dump(lex, f, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, cache)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        atomic_write_json(cache, lex.to_state(), indent=None)
     return lex
 
 

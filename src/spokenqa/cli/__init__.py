@@ -13,14 +13,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spokenqa.backend import add_backend_args
-from spokenqa.cli_args import positive
+from spokenqa.backends import add_backend_args
+from spokenqa.cli.args import positive
 from spokenqa.errors import ConfigError, SpokenQAError
+from spokenqa.files import atomic_write
 
 if TYPE_CHECKING:
     from spokenqa.config import RunConfig
 
-SAMPLE = Path(__file__).parent / "sample" / "sample_spoken.json"  # 27 questions, written for demos
+SAMPLE = Path(__file__).parents[1] / "sample" / "sample_spoken.json"  # 27 questions, written for demos
 CHECKPOINT_HELP = "a folder written by `spokenqa train` (e.g. runs/NAME/best) or `export` (default: the shipped model)"
 
 # Flag -> (config field, type, help) for every setting a user may override on `train`; the
@@ -182,28 +183,22 @@ def _no_outputs_on_failure(folder: Path) -> Iterator[None]:
 
 
 def _write_text(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename): a failed or killed write keeps the previous file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    """Write atomically: a failed or killed write keeps the previous file; a failure is one line."""
     try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
+        atomic_write(path, text)
     except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         raise ConfigError(f"{path}: cannot write ({e.strerror})") from e
 
 
 def _checkpoint(args: argparse.Namespace) -> tuple[Path, RunConfig]:
     """--checkpoint, or the shipped model (said on stderr, so a user knows which model answered),
     and the settings it answers with, read without loading the weights."""
-    from spokenqa.config import checkpoint_config
+    from spokenqa.checkpoint import checkpoint_config
 
     if args.checkpoint is not None:
         folder = Path(args.checkpoint)
     else:
-        from spokenqa.export import resolve_checkpoint
+        from spokenqa.checkpoint import resolve_checkpoint
 
         folder = resolve_checkpoint(None)
         print(f"spokenqa: no --checkpoint given: using the shipped model {folder}", file=sys.stderr)
@@ -234,7 +229,7 @@ def _load_for_eval(args: argparse.Namespace, require_answers: bool):
     if not cfg.lowercase:
         examples, stats = load_squad(args.data, False, require_answers, max_questions=limit)
 
-    from spokenqa.backend import load_for_inference
+    from spokenqa.backends import load_for_inference
 
     model, tokenizer, _, runtime = load_for_inference(folder, args.backend, args.quantize)
     return model, tokenizer, cfg, examples, stats, runtime
@@ -352,7 +347,7 @@ def ask_command(args: argparse.Namespace) -> int:
     folder, _ = _checkpoint(args)
     transcript = None
     if args.audio:
-        from spokenqa.asr import transcribe
+        from spokenqa.audio.asr import transcribe
         from spokenqa.errors import AudioError
 
         transcript = transcribe(args.audio, engine=args.engine)
@@ -404,7 +399,7 @@ def export_command(args: argparse.Namespace) -> int:
         flag = "--dtype" if args.dtype else "--max-answer-tokens" if args.max_answer_tokens is not None else None
         if flag:
             raise ConfigError(f"{flag} is for --format hf; --format onnx takes --quantize int8 (default fp32)")
-        from spokenqa.onnx_backend import export_onnx
+        from spokenqa.backends.ort import export_onnx
 
         precision = args.quantize or "fp32"
         out = export_onnx(args.checkpoint, args.out, precision)
@@ -427,9 +422,9 @@ def export_command(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spokenqa", description="Extractive question answering over spoken content.")
     sub = parser.add_subparsers(dest="command", required=True)
-    from spokenqa.cli_audio import add_speak_parser, add_synthesize_parser, add_transcribe_parser
-    from spokenqa.cli_data import add_data_parser
-    from spokenqa.cli_serve import add_serve_parser
+    from spokenqa.cli.audio import add_speak_parser, add_synthesize_parser, add_transcribe_parser
+    from spokenqa.cli.data import add_data_parser
+    from spokenqa.cli.serve import add_serve_parser
 
     for add in (
         add_train_parser,

@@ -1,5 +1,5 @@
 """Transcribe many recordings into one JSONL file (`spokenqa transcribe FILE... --out OUT.jsonl`),
-on this machine's processes or on a Ray cluster (``spokenqa.runner``), resumable.
+on this machine's processes or on a Ray cluster (``spokenqa.corpus.runner``), resumable.
 
 One JSON object per recording: ``{"file", "text", "duration", "engine", "words"}``, the fields of
 ``Transcript.to_dict()`` (so ``Transcript.from_dict(row)`` gives the transcript back, ready for
@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from spokenqa.corpus.runner import Executor, Outcome, RunStats, drive, read_jsonl
 from spokenqa.errors import ConfigError, DataError
-from spokenqa.runner import Executor, Outcome, RunStats, drive, read_jsonl
 
-# What a folder contributes: the formats libsndfile reads (spokenqa.asr.load_audio).
+# What a folder contributes: the formats libsndfile reads (spokenqa.audio.asr.load_audio).
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".opus", ".mp3", ".aif", ".aiff", ".au")
 # A FILE with one of these names is a list of recordings, one path per line.
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -64,13 +64,13 @@ def _read_list(path: Path) -> list[Path]:
 
 
 def _warm(cfg: Mapping[str, Any]) -> None:
-    from spokenqa import asr
+    from spokenqa.audio import asr
 
     asr.warm_up(cfg["engine"])
 
 
 def _work(path: str, cfg: Mapping[str, Any]) -> dict[str, Any]:
-    from spokenqa import asr
+    from spokenqa.audio import asr
 
     tr = asr.transcribe(path, cfg["engine"], max_seconds=cfg["max_seconds"], segment=cfg["segment"])
     return {"file": path, **tr.to_dict()}
@@ -106,10 +106,10 @@ def transcribe_files(
 ) -> TranscribeStats:
     """Transcribe the recordings named by ``files`` (see ``collect_files``) into ``out_jsonl``
     (see the module docstring), skipping those already there. ``workers``, ``ray`` and
-    ``batch_size`` choose where they run (``spokenqa.runner.Executor``; on a Ray cluster every
+    ``batch_size`` choose where they run (``spokenqa.corpus.runner.Executor``; on a Ray cluster every
     node must see the files at the same paths). ``max_seconds``: longer recordings become error
     lines (default: no limit)."""
-    from spokenqa.asr import ENGINES
+    from spokenqa.audio.asr import ENGINES
 
     if engine not in ENGINES:
         raise ConfigError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINES)})")
