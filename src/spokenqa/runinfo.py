@@ -18,7 +18,7 @@ import torch
 
 from spokenqa import __version__
 from spokenqa.config import RunConfig, resolve_model_path
-from spokenqa.files import file_sha256
+from spokenqa.files import atomic_write_json, file_sha256
 
 
 def provenance(cfg: RunConfig) -> dict[str, Any]:
