@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
 
 
 def main() -> None:
@@ -30,10 +34,8 @@ def main() -> None:
     from spokenqa.audio import asr
     from spokenqa.corpus.synthesize import transcript_wer
 
-    rows = [json.loads(x) for x in Path(args.jsonl).read_text().splitlines() if x.strip()]
-    rows.sort(key=lambda r: r["order"])
-    rows = rows[: args.paragraphs]
-    wavs = [Path(args.audio_dir) / f"{r['article_index']:03d}_{r['paragraph_index']:03d}.wav" for r in rows]
+    rows = C.read_paragraphs(Path(args.jsonl), args.paragraphs)
+    wavs = [Path(args.audio_dir) / f"{C.paragraph_stem(r)}.wav" for r in rows]
     audio_s = sum(r["audio_s"] for r in rows)
     result: dict[str, object] = {"paragraphs": len(rows), "audio_s": round(audio_s, 1)}
     result["wer_sentence_by_sentence_pocketsphinx"] = round(transcript_wer(rows), 4)

@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -42,7 +41,7 @@ import _common as C
 
 def find_audio(audio_dir: Path, row: dict) -> list[Path]:
     """The paragraph's wav files, in speaking order."""
-    stem = f"{row['article_index']:03d}_{row['paragraph_index']:03d}"
+    stem = C.paragraph_stem(row)
     whole = audio_dir / f"{stem}.wav"
     if whole.is_file():
         return [whole]
@@ -80,7 +79,7 @@ def gold_examples(rows: list[dict], spoken: bool):
 def answer_all(qa, rows: list[dict], contexts: list) -> tuple[dict[str, str], float, float]:
     """Answer every question of each paragraph over its context (str or Transcript)."""
     predictions: dict[str, str] = {}
-    wall, cpu = time.perf_counter(), time.process_time()
+    clock = C.Clock()
     for row, ctx in zip(rows, contexts):
         questions = [q["question"] for q in row["qas"]]
         if not questions:
@@ -97,7 +96,7 @@ def answer_all(qa, rows: list[dict], contexts: list) -> tuple[dict[str, str], fl
             results = qa.answer(questions, transcript=ctx)
         for q, r in zip(row["qas"], results):
             predictions[q["id"]] = r.answers[0].text if r.answers else ""
-    return predictions, time.perf_counter() - wall, time.process_time() - cpu
+    return predictions, clock.wall, clock.cpu
 
 
 def score_row(name: str, rows, texts: list[str], predictions, asr_wall, asr_cpu, qa_wall, qa_cpu, gold_spoken,
@@ -131,12 +130,10 @@ def time_ask(checkpoint: Path, clip: Path, question: str, engine: str) -> dict:
     cmd = [str(exe) if exe.exists() else sys.executable, *([] if exe.exists() else ["-m", "spokenqa"]),
            "ask", "--checkpoint", str(checkpoint), "--audio", str(clip), "--engine", engine,
            "--question", question, "--json"]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load0 = os.getloadavg()[0]
-    t0 = time.perf_counter()
+    child = C.Clock(children=True)
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall, cpu = child.wall, child.cpu
     if proc.returncode != 0:
         raise SystemExit(f"ask failed ({proc.returncode}): {' '.join(cmd)}\n{proc.stderr[-2000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -145,7 +142,7 @@ def time_ask(checkpoint: Path, clip: Path, question: str, engine: str) -> dict:
         "engine": engine,
         "command": " ".join(cmd),
         "wall_s": round(wall, 2),
-        "cpu_s": round((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), 2),
+        "cpu_s": round(cpu, 2),
         "loadavg_1m_before": round(load0, 2),
         "loadavg_1m_after": round(os.getloadavg()[0], 2),
         "answer": answer.get("text"),
@@ -177,9 +174,7 @@ def main() -> None:
 
     checkpoint = C.checkpoint_for(args.checkpoint).resolve()
     audio_dir = args.audio_dir or args.jsonl.parent / "audio"
-    rows = [json.loads(x) for x in args.jsonl.read_text().splitlines() if x.strip()]
-    rows.sort(key=lambda r: r["order"])
-    rows = rows[: args.paragraphs] if args.paragraphs else rows
+    rows = C.read_paragraphs(args.jsonl, args.paragraphs)
     audio_files = [find_audio(audio_dir, r) for r in rows]
 
     result: dict = {
@@ -193,7 +188,7 @@ def main() -> None:
     audio_s = [len(s) / asr.SAMPLE_RATE for s in samples]
     for row, secs in zip(rows, audio_s):
         if abs(secs - row["audio_s"]) > 0.05:
-            print(f"warning: {row['article_index']:03d}_{row['paragraph_index']:03d}: audio {secs:.2f} s, "
+            print(f"warning: {C.paragraph_stem(row)}: audio {secs:.2f} s, "
                   f"JSONL says {row['audio_s']} s", file=sys.stderr)
     result["audio_s"] = round(sum(audio_s), 1)
 
@@ -224,9 +219,9 @@ def main() -> None:
             print(f"  {engine}: skipped ({e})", file=sys.stderr)
             result.setdefault("skipped", {})[engine] = str(e)
             continue
-        wall, cpu = time.perf_counter(), time.process_time()
+        clock = C.Clock()
         trs = [asr.transcribe(s, engine=engine, max_seconds=None) for s in samples]
-        asr_wall, asr_cpu = time.perf_counter() - wall, time.process_time() - cpu
+        asr_wall, asr_cpu = clock.wall, clock.cpu
         transcripts[engine] = trs
         preds, qa_wall, qa_cpu = answer_all(qa, rows, trs)
         table.append(score_row(engine, rows, [t.text for t in trs], preds, asr_wall, asr_cpu, qa_wall, qa_cpu,
@@ -247,22 +242,22 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="audio-qa-") as tmp:
             path = Path(tmp) / f"clip_{args.clip_seconds:g}s.wav"
             sf.write(str(path), asr.to_int16(clip), asr.SAMPLE_RATE, subtype="PCM_16", format="WAV")
-            timing: dict = {"clip_from": f"{rows[first]['article_index']:03d}_{rows[first]['paragraph_index']:03d}",
+            timing: dict = {"clip_from": C.paragraph_stem(rows[first]),
                             "clip_s": round(len(clip) / asr.SAMPLE_RATE, 2), "question": question,
                             "fresh_process": [], "warm_in_process": []}
             for engine in ask_engines:
                 for _ in range(args.ask_repeats):
                     timing["fresh_process"].append(time_ask(checkpoint, path, question, engine))
                     print(f"  ask {engine}: {timing['fresh_process'][-1]['wall_s']} s wall", file=sys.stderr)
-                wall, cpu = time.perf_counter(), time.process_time()
+                asr_clock = C.Clock()
                 tr = asr.transcribe(path, engine=engine)
-                mid_wall, mid_cpu = time.perf_counter(), time.process_time()
+                asr_wall, asr_cpu = asr_clock.wall, asr_clock.cpu
+                qa_clock = C.Clock()
                 qa.answer(question, transcript=tr)
                 timing["warm_in_process"].append({
                     "engine": engine,
-                    "asr_wall_s": round(mid_wall - wall, 2), "asr_cpu_s": round(mid_cpu - cpu, 2),
-                    "qa_wall_s": round(time.perf_counter() - mid_wall, 2),
-                    "qa_cpu_s": round(time.process_time() - mid_cpu, 2),
+                    "asr_wall_s": round(asr_wall, 2), "asr_cpu_s": round(asr_cpu, 2),
+                    "qa_wall_s": round(qa_clock.wall, 2), "qa_cpu_s": round(qa_clock.cpu, 2),
                 })
         result["clip"] = timing
     result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -56,13 +56,8 @@ def main(argv=None) -> None:
     checkpoint = C.checkpoint_for(args.checkpoint)
     model, tok, cfg = load_checkpoint(checkpoint)
     examples, _ = load_squad(C.spoken_test(), lowercase=True, max_questions=600)
-    words = None
-    for ex in examples:
-        if len(ex.context.split()) >= 150:
-            words = ex.context.split()[:150]
-            question = ex.question
-            break
-    single_feats, _ = prepare_eval_features([Example("x", "", " ".join(words), question, ())], tok, cfg)
+    context, example = C.transcript_150(examples)
+    single_feats, _ = prepare_eval_features([Example("x", "", context, example.question, ())], tok, cfg)
     single = collate(single_feats, [0], tok.pad_token_id, labels=False)
     feats, _ = prepare_eval_features(examples, tok, cfg)
     batches = length_grouped_batches(feats.lengths(), args.batch, seed=None, group=True)
@@ -73,13 +68,7 @@ def main(argv=None) -> None:
     cpu = torch.device("cpu")
 
     def timed(fn) -> dict:
-        for _ in range(3):
-            fn()
-        ts = []
-        for _ in range(args.calls):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
+        ts = C.call_times(fn, 3, args.calls)
         return {"median_ms": 1e3 * statistics.median(ts), "min_ms": 1e3 * min(ts)}
 
     def torch_runner(m, precision):
@@ -102,8 +91,7 @@ def main(argv=None) -> None:
 
         from spokenqa.backends.ort import load_onnx
 
-        fresh = Path(tempfile.mkdtemp(prefix="bench_backends-")) / "checkpoint"  # no cache: first use
-        shutil.copytree(checkpoint, fresh, ignore=shutil.ignore_patterns("onnx", "training_state.pt"))
+        fresh = C.fresh_checkpoint(checkpoint, tempfile.mkdtemp(prefix="bench_backends-"))  # no cache: first use
         for precision in ("fp32", "int8"):
             t0 = time.perf_counter()
             onnx_model, _, _ = load_onnx(fresh, precision)  # int8: quantised from the fp32 graph just made

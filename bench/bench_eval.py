@@ -74,8 +74,7 @@ def main(argv=None) -> None:
     from spokenqa.inference import answer_examples, cpu_supports_bf16, keep_linear_weights_in
     from spokenqa.metrics import _f1, normalize_answer, official_scores
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    th = C.use_threads(args.threads)
     started, busy = C.machine(), C.busy_processes()
     checkpoint = C.checkpoint_for(args.checkpoint, args.quick_steps)
     t0 = time.perf_counter()
@@ -125,26 +124,22 @@ def main(argv=None) -> None:
     def run_pipeline(batch: int, precision: str) -> tuple[dict, dict[str, str]]:
         out = tmp / f"preds_{batch}_{precision}.json"
         cmd = [C.hf_python(args.hf_python), str(C.BENCH / "hf_worker.py"), "eval", "--rows", str(tmp / "rows.json"),
-               "--model", str(export), "--out", str(out), "--batch-size", str(batch), "--precision", precision]
-        if args.threads:
-            cmd += ["--threads", str(args.threads)]
+               "--model", str(export), "--out", str(out), "--batch-size", str(batch), "--precision", precision, *th]
         return C.run_json(cmd), json.loads(out.read_text())
 
-    jobs = [(f"spokenqa {v}", lambda v=v: run_spokenqa(v)) for v in variants]
-    jobs += [(f"pipeline {pr} " + (f"batch {b}" if b else "default"), lambda b=b, pr=pr: run_pipeline(b, pr))
-             for b, pr in pipelines]
+    jobs = {f"spokenqa {v}": lambda v=v: run_spokenqa(v) for v in variants}
+    jobs.update({f"pipeline {pr} " + (f"batch {b}" if b else "default"): lambda b=b, pr=pr: run_pipeline(b, pr)
+                 for b, pr in pipelines})
     runs: dict[str, dict] = {}
     preds: dict[str, dict[str, str]] = {}
-    for rep in range(args.repeats):  # interleaved: every side once per round, N rounds
-        for name, job in jobs:
-            print(f"[bench_eval] {name} run {rep + 1}/{args.repeats} ...", file=sys.stderr, flush=True)
-            r, answers = job()
-            if name not in runs:  # answers and settings of the first run; both sides are deterministic
-                runs[name], preds[name] = {**r, "all_seconds": []}, answers
-            elif answers != preds[name]:
-                runs[name]["answers_differ_between_runs"] = True
-            runs[name]["all_seconds"].append(r["seconds"])
-            print(f"[bench_eval] {name} run {rep + 1}: {r['seconds']:.1f} s", file=sys.stderr, flush=True)
+    for rep, name in C.interleaved(args.repeats, jobs, "bench_eval"):  # every side once per round, N rounds
+        r, answers = jobs[name]()
+        if name not in runs:  # answers and settings of the first run; both sides are deterministic
+            runs[name], preds[name] = {**r, "all_seconds": []}, answers
+        elif answers != preds[name]:
+            runs[name]["answers_differ_between_runs"] = True
+        runs[name]["all_seconds"].append(r["seconds"])
+        print(f"[bench_eval] {name} run {rep + 1}: {r['seconds']:.1f} s", file=sys.stderr, flush=True)
     for r in runs.values():
         r["wall"] = C.spread(r.pop("all_seconds"))
         r["seconds"] = r["wall"]["median"]

@@ -23,12 +23,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -36,38 +35,14 @@ import _common as C
 
 from spokenqa.export import export_checkpoint
 
-
-def percentiles(times: list[float]) -> dict:
-    times = sorted(times)
-    pick = lambda q: times[min(len(times) - 1, round(q * (len(times) - 1)))]
-    return {"p50_ms": 1e3 * pick(0.5), "p90_ms": 1e3 * pick(0.9), "p99_ms": 1e3 * pick(0.99),
-            "mean_ms": 1e3 * statistics.fmean(times), "calls": len(times)}
-
-
-def time_calls(fn, warmup: int, calls: int) -> dict:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(calls):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return percentiles(times)
-
-
 # --- workers (fresh processes) ----------------------------------------------------------------
 
 
 def worker_load(args) -> None:
-    t0 = time.perf_counter()
-    from spokenqa.qa import QA
-
-    t1 = time.perf_counter()
-    qa = QA.load(args.checkpoint, threads=args.threads)
-    t2 = time.perf_counter()
-    qa.answer("what is it", context="it is a test")
-    t3 = time.perf_counter()
-    print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2}), flush=True)
+    times, _ = C.load_times(lambda: importlib.import_module("spokenqa.qa"),
+                            lambda lib: lib.QA.load(args.checkpoint, threads=args.threads),
+                            lambda qa: qa.answer(C.FIRST_CALL[0], context=C.FIRST_CALL[1]))
+    C.emit(times)
 
 
 def worker_single(args) -> None:
@@ -79,63 +54,9 @@ def worker_single(args) -> None:
 
     spec = json.loads(Path(args.spec).read_text())
     qa = QA.load(args.checkpoint, threads=args.threads)
-    r = time_calls(lambda: qa.answer(spec["question"], context=spec["context"]), spec["warmup"], spec["variant_calls"])
+    r = C.time_calls(lambda: qa.answer(spec["question"], context=spec["context"]), spec["warmup"], spec["variant_calls"])
     r["threads"], r["interop"] = torch.get_num_threads(), torch.get_num_interop_threads()
-    print(json.dumps(r), flush=True)
-
-
-# --- texts ------------------------------------------------------------------------------------
-
-
-def build_texts(test_file: Path, tokenizer, cfg, n_questions: int = 64) -> dict:
-    """The 150-word transcript and its question, 64 questions, contexts of 1, 2 and 4 windows."""
-    from spokenqa.data import Example, load_squad
-    from spokenqa.features import prepare_eval_features
-
-    examples, _ = load_squad(test_file, lowercase=cfg.lowercase)
-    base = None
-    for e in examples:
-        words = e.context.split()
-        if len(words) >= 150:
-            ctx = " ".join(words[:150])
-            inside = [x for x in examples if x.context == e.context and x.answers and
-                      x.answers[0].start + len(x.answers[0].text) <= len(ctx)]
-            if inside:
-                base = (ctx, inside[0])
-                break
-    ctx150, example = base
-    question = example.question
-    questions = []
-    for e in examples:
-        if e.question not in questions:
-            questions.append(e.question)
-        if len(questions) == n_questions:
-            break
-    seen, pool = set(), []
-    for e in examples:
-        if e.context not in seen:
-            seen.add(e.context)
-            pool += e.context.split()
-        if len(pool) > 5000:
-            break
-
-    def windows(n_words: int) -> int:
-        feats, _ = prepare_eval_features([Example("x", "", " ".join(pool[:n_words]), question, ())], tokenizer, cfg)
-        return len(feats)
-
-    contexts = []
-    for k in (1, 2, 4):  # the most words that still give k windows
-        lo, hi = 1, len(pool)
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if windows(mid) <= k:
-                lo = mid
-            else:
-                hi = mid - 1
-        contexts.append({"windows": windows(lo), "words": lo, "context": " ".join(pool[:lo])})
-    first = prepare_eval_features([Example("x", "", ctx150, question, ())], tokenizer, cfg)[0]
-    return {"context": ctx150, "question": question, "answer": example.answers[0].text, "questions": questions,
-            "contexts": contexts, "tokens_150": len(first.input_ids[0]), "windows_150": len(first)}
+    C.emit(r)
 
 
 def plot(spokenqa: dict, pipeline: dict, path: Path) -> None:
@@ -205,9 +126,7 @@ def main(argv=None) -> None:
     from spokenqa.inference import cpu_supports_bf16
     from spokenqa.qa import QA
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    th = ["--threads", str(args.threads)] if args.threads else []
+    th = C.use_threads(args.threads)
     started, busy = C.machine(), C.busy_processes()
     checkpoint = C.checkpoint_for(args.checkpoint)
     tmp = Path(tempfile.mkdtemp(prefix="bench_latency-"))
@@ -219,12 +138,11 @@ def main(argv=None) -> None:
     for _ in range(args.load_runs):
         loads["spokenqa"].append(C.run_json([sys.executable, __file__, "--worker", "load", "--checkpoint", str(checkpoint), *th]))
         loads["pipeline"].append(C.run_json([hf, str(C.BENCH / "hf_worker.py"), "load", "--model", str(export), *th]))
-    load_summary = {side: {k: statistics.median(r[k] for r in rs) for k in ("import_s", "load_s", "first_call_s")}
-                    for side, rs in loads.items()}
+    load_summary = {side: C.median_load_times(rs) for side, rs in loads.items()}
     print(f"[bench_latency] load: {load_summary}", file=sys.stderr, flush=True)
 
     qa = QA.load(checkpoint)
-    texts = build_texts(Path(args.test_file or C.spoken_test()), qa.tokenizer, qa.cfg)
+    texts = C.latency_texts(Path(args.test_file or C.spoken_test()), qa.tokenizer, qa.cfg)
     spec = {"question": texts["question"], "context": texts["context"], "questions": texts["questions"],
             "contexts": [{k: c[k] for k in ("windows", "words", "context")} for c in texts["contexts"]],
             "n_questions": [1, 4, 16, 64], "warmup": args.warmup, "calls": args.calls,
@@ -241,15 +159,16 @@ def main(argv=None) -> None:
     pl_precisions = ["fp32", "bf16"] if cpu_supports_bf16() else ["fp32"]
     singles: dict[str, list[dict]] = {name: [] for name in [*sq_sides, *(f"pipeline {x}" for x in pl_precisions)]}
     pipeline_runs: dict[str, list[dict]] = {x: [] for x in pl_precisions}
-    for rep in range(args.repeats_single):  # interleaved rounds; the pipeline in a fresh process each time
-        for name, fn in sq_sides.items():
-            singles[name].append(time_calls(fn, args.warmup, args.calls))
-        for prec in pl_precisions:
-            print(f"[bench_latency] pipeline {prec} run {rep + 1}/{args.repeats_single} ...", file=sys.stderr, flush=True)
-            r = C.run_json([hf, str(C.BENCH / "hf_worker.py"), "latency", "--model", str(export), "--spec",
-                            str(tmp / "spec.json"), "--precision", prec, *th])
-            pipeline_runs[prec].append(r)
-            singles[f"pipeline {prec}"].append(r["single"])
+    # interleaved rounds; the pipeline in a fresh process each time
+    for _, name in C.interleaved(args.repeats_single, singles, "bench_latency"):
+        if name in sq_sides:
+            singles[name].append(C.time_calls(sq_sides[name], args.warmup, args.calls))
+            continue
+        prec = name.removeprefix("pipeline ")
+        r = C.run_json([hf, str(C.BENCH / "hf_worker.py"), "latency", "--model", str(export), "--spec",
+                        str(tmp / "spec.json"), "--precision", prec, *th])
+        pipeline_runs[prec].append(r)
+        singles[name].append(r["single"])
     single_summary = {name: {k: C.spread([r[k] for r in rs]) for k in ("p50_ms", "p90_ms", "p99_ms")}
                       for name, rs in singles.items()}
     spokenqa = {"single": singles[default][0], "questions": [], "context": [],
@@ -257,36 +176,29 @@ def main(argv=None) -> None:
     pipeline = pipeline_runs["fp32"][0]  # the pipeline's default settings, for the scaling tables and plot
     print(f"[bench_latency] single question: {single_summary}", file=sys.stderr, flush=True)
 
-    def median_call(fn) -> float:
-        ts = []
-        for _ in range(args.repeats):
-            t0 = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t0)
-        return statistics.median(ts)
-
     for n in spec["n_questions"]:
         qs = texts["questions"][:n]
         qa.answer(qs, context=texts["context"])
-        spokenqa["questions"].append({"n": n, "median_s": median_call(lambda qs=qs: qa.answer(qs, context=texts["context"]))})
+        median_s = C.median_call(lambda qs=qs: qa.answer(qs, context=texts["context"]), args.repeats)
+        spokenqa["questions"].append({"n": n, "median_s": median_s})
     for c in texts["contexts"]:
         qa.answer(texts["question"], context=c["context"])
-        spokenqa["context"].append({"windows": c["windows"], "words": c["words"],
-                                    "median_s": median_call(lambda c=c: qa.answer(texts["question"], context=c["context"]))})
+        median_s = C.median_call(lambda c=c: qa.answer(texts["question"], context=c["context"]), args.repeats)
+        spokenqa["context"].append({"windows": c["windows"], "words": c["words"], "median_s": median_s})
 
     variants = []
     if not args.no_variants:
         n, w = args.variant_calls, args.warmup
         before = QA(fp32_model, tok, cfg, torch.device("cpu"))  # autocast casts the fp32 weights each call
         variants.append({"setting": "bf16 autocast, weights cast at each call (before)", "threads": torch.get_num_threads(),
-                         **time_calls(lambda: before.answer(texts["question"], context=texts["context"]), w, n)})
+                         **C.time_calls(lambda: before.answer(texts["question"], context=texts["context"]), w, n)})
         variants.append({"setting": "bf16, Linear weights kept in bf16 (QA.load now)", "threads": torch.get_num_threads(),
-                         **time_calls(ask, w, n)})
-        variants.append({"setting": "fp32", "threads": torch.get_num_threads(), **time_calls(ask_fp32, w, n)})
+                         **C.time_calls(ask, w, n)})
+        variants.append({"setting": "fp32", "threads": torch.get_num_threads(), **C.time_calls(ask_fp32, w, n)})
         threads = torch.get_num_threads()
         other = 1 if threads != 1 else 2
         torch.set_num_threads(other)
-        variants.append({"setting": f"bf16 (QA.load now), {other} intra-op thread(s)", "threads": other, **time_calls(ask, w, n)})
+        variants.append({"setting": f"bf16 (QA.load now), {other} intra-op thread(s)", "threads": other, **C.time_calls(ask, w, n)})
         torch.set_num_threads(threads)
         for label, extra, env in (("bf16 (QA.load now), 1 inter-op thread", ["--interop", "1"], {}),
                                   ("bf16 (QA.load now), OMP_WAIT_POLICY=PASSIVE", [], {"OMP_WAIT_POLICY": "PASSIVE"}),

@@ -30,12 +30,11 @@ bench_eval and bench_backends runs beside them.
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import shutil
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -55,38 +54,20 @@ AVX2_TORCH_FP32_SPEEDUP = 1.70
 
 
 def load_qa(checkpoint: Path, label: str, threads: int | None):
-    """QA.load as a user's `--backend/--quantize` would, the CPU probe forced for torch fp32."""
-    from spokenqa import inference
+    """QA.load as a user's `--backend/--quantize` would, the CPU probe answering "no bf16" for
+    torch fp32."""
     from spokenqa.qa import QA
 
     backend, quantize, no_bf16 = VARIANTS[label]
-    probe = inference.cpu_supports_bf16
-    if no_bf16:
-        inference.cpu_supports_bf16 = lambda: False
-    try:
-        return QA.load(checkpoint, threads=threads, backend=backend, quantize=quantize)
-    finally:
-        inference.cpu_supports_bf16 = probe
+    return QA.load(checkpoint, threads=threads, backend=backend, quantize=quantize,
+                   cpu_bf16=(lambda: False) if no_bf16 else None)
 
 
 def worker_load(args) -> None:
-    t0 = time.perf_counter()
-    import spokenqa.qa  # noqa: F401 - the import a user pays
-
-    t1 = time.perf_counter()
-    qa = load_qa(Path(args.checkpoint), args.variant, args.threads)
-    t2 = time.perf_counter()
-    qa.answer("what is it", context="it is a test")
-    t3 = time.perf_counter()
-    print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2, "runtime": str(qa.runtime)}),
-          flush=True)
-
-
-def fresh_copy(checkpoint: Path, root: Path, name: str) -> Path:
-    """The checkpoint without an ONNX cache or training state: a first use."""
-    target = root / name
-    shutil.copytree(checkpoint, target, ignore=shutil.ignore_patterns("onnx", "training_state.pt"))
-    return target
+    times, qa = C.load_times(lambda: importlib.import_module("spokenqa.qa"),  # the import a user pays
+                             lambda _: load_qa(Path(args.checkpoint), args.variant, args.threads),
+                             lambda qa: qa.answer(C.FIRST_CALL[0], context=C.FIRST_CALL[1]))
+    C.emit({**times, "runtime": str(qa.runtime)})
 
 
 def main(argv=None) -> None:
@@ -116,16 +97,13 @@ def main(argv=None) -> None:
     import bench_backends
     import bench_eval
     import torch
-    from bench_latency import build_texts, time_calls
 
     from spokenqa.backends import choose_backend
     from spokenqa.inference import cpu_supports_bf16
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    th = ["--threads", str(args.threads)] if args.threads else []
+    th = C.use_threads(args.threads)
     started, busy = C.machine(), C.busy_processes()
-    flags = Path("/proc/cpuinfo").read_text().split()
+    flags = C.cpu_flags()
     cpu = {"name": started.get("cpu"), "native_bf16": cpu_supports_bf16(), "avx2": "avx2" in flags,
            "avx512f": "avx512f" in flags, "avx512_vnni": "avx512_vnni" in flags, "avx_vnni": "avx_vnni" in flags,
            "threads": torch.get_num_threads()}
@@ -144,12 +122,12 @@ def main(argv=None) -> None:
     # 3. load times in fresh processes: first use, then with the cache
     loads: dict[str, dict] = {}
     for label in labels:
-        folder = fresh_copy(checkpoint, work, label.replace(" ", "_"))
+        folder = C.fresh_checkpoint(checkpoint, work, label.replace(" ", "_"))
         cmd = [sys.executable, __file__, "--worker", "load", "--variant", label, "--checkpoint", str(folder), *th]
         first = C.run_json(cmd) if label.startswith("onnx") else None
         cached = [C.run_json(cmd) for _ in range(args.load_runs)]
         loads[label] = {"first_use": first, "runtime": cached[0]["runtime"],
-                        **{k: statistics.median(r[k] for r in cached) for k in ("import_s", "load_s", "first_call_s")}}
+                        **C.median_load_times(cached)}
         print(f"[bench_onnx] load {label}: {loads[label]}", file=sys.stderr, flush=True)
     ready = work / "onnx_int8"  # has both graphs now (int8 is quantised from the fp32 graph)
 
@@ -158,12 +136,12 @@ def main(argv=None) -> None:
     texts = None
     for label in labels:
         qa = load_qa(ready, label, args.threads)
-        texts = texts or build_texts(Path(args.test_file or C.spoken_test()), qa.tokenizer, qa.cfg)
+        texts = texts or C.latency_texts(Path(args.test_file or C.spoken_test()), qa.tokenizer, qa.cfg)
 
         def ask(qa=qa, texts=texts):
             return qa.answer(texts["question"], context=texts["context"])
 
-        latency[label] = {**time_calls(ask, args.warmup, args.calls), "runtime": str(qa.runtime),
+        latency[label] = {**C.time_calls(ask, args.warmup, args.calls), "runtime": str(qa.runtime),
                           "answer": ask()[0].answers[0].text}
         print(f"[bench_onnx] latency {label}: p50 {latency[label]['p50_ms']:.1f} ms", file=sys.stderr, flush=True)
 

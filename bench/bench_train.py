@@ -53,7 +53,7 @@ import _common as C
 
 # --- the spokenqa worker (its own process) ---------------------------------------------------
 
-_MARKS: list[float] = []
+_STEPS = C.StepLog()  # what each step of train() did, recorded by the stand-ins below
 
 
 def _marking_class(base):
@@ -67,28 +67,20 @@ def _marking_class(base):
 
             if torch.cuda.is_available():
                 torch.cuda.synchronize()
-            _MARKS.append(time.perf_counter())
+            _STEPS.end()
             return out
 
     return Marking
 
 
-
 def worker_spokenqa(args) -> None:
-    import statistics
-
     import torch
 
     import spokenqa.train as T
     from spokenqa.config import preset
 
-    marks = _MARKS  # end of each optimizer step (scheduler.step)
-    starts: list[float] = []  # collation of each step's batch (its start)
-    windows: list[int] = []
-    tokens: list[int] = []
-    padded: list[int] = []
-    losses: list[float] = []
-
+    # train() has no per-step hook yet, so its schedule, collate and loss are swapped for stand-ins
+    # that record each step: from its batch's collation to the end of scheduler.step
     make_schedule, collate, span_loss = T.get_linear_schedule_with_warmup, T.collate, T.span_loss
 
     def timed_schedule(*a, **kw):
@@ -97,16 +89,14 @@ def worker_spokenqa(args) -> None:
         return scheduler
 
     def counting_collate(feats, indices, pad_id, labels):
-        starts.append(time.perf_counter())
+        _STEPS.begin()
         batch = collate(feats, indices, pad_id, labels)
-        windows.append(len(indices))
-        tokens.append(int(batch["attention_mask"].sum()))
-        padded.append(int(batch["input_ids"].numel()))
+        _STEPS.batch(batch)
         return batch
 
     def recording_loss(*a, **kw):
         loss = span_loss(*a, **kw)
-        losses.append(float(loss.detach()))
+        _STEPS.loss(float(loss.detach()))
         return loss
 
     T.get_linear_schedule_with_warmup, T.collate, T.span_loss = timed_schedule, counting_collate, recording_loss
@@ -139,10 +129,6 @@ def worker_spokenqa(args) -> None:
     t0 = time.perf_counter()
     summary = T.train(cfg)
     t_end = time.perf_counter()
-    w = 0 if full else args.warmup_steps
-    timed = slice(w, len(marks))
-    t_from = marks[w - 1] if w else starts[0]
-    seconds = marks[-1] - t_from
     emit = {
         "side": f"spokenqa {summary['precision'] if summary['precision'] != 'no' else 'fp32'}",
         "precision": summary["precision"],
@@ -150,23 +136,13 @@ def worker_spokenqa(args) -> None:
         "torch": torch.__version__,
         "train_windows": summary["train_windows"],
         "examples": summary["train_examples"],
-        "steps": len(marks),
-        "timed_steps": len(marks) - w,
-        "timed_seconds": seconds,
-        "windows": sum(windows[timed]),
-        "tokens_nonpad": sum(tokens[timed]),
-        "tokens_padded": sum(padded[timed]),
-        "windows_per_s": sum(windows[timed]) / seconds,
-        "tokens_per_s": sum(tokens[timed]) / seconds,
-        "loss_timed_mean": statistics.fmean(losses[timed]) if losses[timed] else None,
-        "loss_last10_mean": statistics.fmean(losses[-10:]) if losses else None,
-        "losses": losses,
+        **_STEPS.summary(0 if full else args.warmup_steps),
         "train_call_s": t_end - t0,
         "peak_rss_mib": C.peak_rss_mib(),
         "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         "checkpoint": str(Path(args.out_dir) / "last"),
     }
-    print(json.dumps(emit), flush=True)
+    C.emit(emit)
 
 
 # --- the orchestrator -------------------------------------------------------------------------
@@ -367,33 +343,31 @@ def main(argv=None) -> None:
             print(f"[bench_train] no native bf16 on this CPU: skipping {skipped}", file=sys.stderr, flush=True)
         sides = [x for x in sides if x not in skipped]
     runs: dict[str, list[dict]] = {x: [] for x in sides}
-    for rep in range(args.repeats):  # interleaved: A B A B ..., each run a fresh process
-        for side in sides:
-            print(f"[bench_train] {side} run {rep + 1}/{args.repeats} ...", file=sys.stderr, flush=True)
-            kind, precision = SIDES[side]
-            if kind == "spokenqa":
-                if precision == "preset":
-                    precision = preset(args.preset).mixed_precision
-                cmd = [sys.executable, __file__, "--worker", "spokenqa", "--train-file", str(tmp / "train.json"),
-                       "--out-dir", str(tmp / f"{side}-{rep}"), "--model", args.model,
-                       "--preset", args.preset if side == "spokenqa-preset" else "cpu", "--precision", precision, *common]
-                if full and args.max_steps:
-                    cmd += ["--max-steps", str(args.max_steps)]
-                r = C.run_json(cmd, env={"TQDM_DISABLE": "1"})
-                r["weights"] = ("spokenqa", r["checkpoint"])
-            else:
-                extra = ["--max-steps", str(args.hf_max_steps)] if full and args.hf_max_steps else []
-                weights = tmp / f"{side}-{rep}.safetensors"
-                cmd = [C.hf_python(args.hf_python), str(C.BENCH / "hf_worker.py"), "train", "--rows", str(tmp / "rows.json"),
-                       "--model", model_path, "--out-dir", str(tmp / f"{side}-{rep}"), "--precision", precision,
-                       *common, *extra]
-                if not full and rep == 0:
-                    cmd += ["--save-weights", str(weights)]
-                r = C.run_json(cmd)
-                r["weights"] = ("hf", str(weights))
-            r["name"], r["repeat"] = side, rep
-            runs[side].append(r)
-            print(f"[bench_train] {side} run {rep + 1}: {r['windows_per_s']:.2f} windows/s", file=sys.stderr, flush=True)
+    for rep, side in C.interleaved(args.repeats, sides, "bench_train"):  # each run a fresh process
+        kind, precision = SIDES[side]
+        if kind == "spokenqa":
+            if precision == "preset":
+                precision = preset(args.preset).mixed_precision
+            cmd = [sys.executable, __file__, "--worker", "spokenqa", "--train-file", str(tmp / "train.json"),
+                   "--out-dir", str(tmp / f"{side}-{rep}"), "--model", args.model,
+                   "--preset", args.preset if side == "spokenqa-preset" else "cpu", "--precision", precision, *common]
+            if full and args.max_steps:
+                cmd += ["--max-steps", str(args.max_steps)]
+            r = C.run_json(cmd, env={"TQDM_DISABLE": "1"})
+            r["weights"] = ("spokenqa", r["checkpoint"])
+        else:
+            extra = ["--max-steps", str(args.hf_max_steps)] if full and args.hf_max_steps else []
+            weights = tmp / f"{side}-{rep}.safetensors"
+            cmd = [C.hf_python(args.hf_python), str(C.BENCH / "hf_worker.py"), "train", "--rows", str(tmp / "rows.json"),
+                   "--model", model_path, "--out-dir", str(tmp / f"{side}-{rep}"), "--precision", precision,
+                   *common, *extra]
+            if not full and rep == 0:
+                cmd += ["--save-weights", str(weights)]
+            r = C.run_json(cmd)
+            r["weights"] = ("hf", str(weights))
+        r["name"], r["repeat"] = side, rep
+        runs[side].append(r)
+        print(f"[bench_train] {side} run {rep + 1}: {r['windows_per_s']:.2f} windows/s", file=sys.stderr, flush=True)
 
     if not full:  # quality: the first run of each side (same seed, so the others train the same)
         base_cfg = RunConfig(model=args.model)

@@ -16,21 +16,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
-import statistics
 import sys
 import time
 from pathlib import Path
 
-
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def emit(obj: dict) -> None:
-    sys.stdout.flush()
-    print(json.dumps(obj), flush=True)
-
+# the timing helpers; _common imports nothing but the standard library until a helper needs more
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
 
 # --- train: the run_qa.py recipe --------------------------------------------------------------
 
@@ -129,8 +121,7 @@ def cmd_train(args) -> None:
         default_data_collator,
     )
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    C.use_threads(args.threads)
     t_start = time.perf_counter()
     rows = json.loads(Path(args.rows).read_text())
     tokenizer = AutoTokenizer.from_pretrained(args.model, use_fast=True)
@@ -139,25 +130,18 @@ def cmd_train(args) -> None:
     train_dataset, how = _train_dataset(rows, prepare)
     n_windows = len(train_dataset)
 
-    marks: list[float] = []  # perf_counter at the end of each optimizer step
-    windows: list[int] = []  # per step: windows, non-pad tokens, padded tokens, loss
-    tokens: list[int] = []
-    padded: list[int] = []
-    losses: list[float] = []
-    starts: list[float] = []  # perf_counter as each step's forward begins
+    steps = C.StepLog()  # each step from its forward's start to the end of its optimizer step
 
     class Timing(TrainerCallback):
         def on_step_end(self, args_, state, control, **kw):
-            marks.append(time.perf_counter())
+            steps.end()
 
     class CountingTrainer(Trainer):
         def training_step(self, model, inputs, *a, **kw):
-            starts.append(time.perf_counter())
-            windows.append(int(inputs["input_ids"].shape[0]))
-            tokens.append(int(inputs["attention_mask"].sum()))
-            padded.append(int(inputs["input_ids"].numel()))
+            steps.begin()
+            steps.batch(inputs)
             loss = super().training_step(model, inputs, *a, **kw)
-            losses.append(float(loss.detach().float()))
+            steps.loss(float(loss.detach().float()))
             return loss
 
     cuda = torch.cuda.is_available() and not args.cpu
@@ -210,10 +194,6 @@ def cmd_train(args) -> None:
     if cuda:
         torch.cuda.synchronize()
     t_end = time.perf_counter()
-    w = 0 if full else args.warmup_steps
-    timed = slice(w, len(marks))
-    t0 = marks[w - 1] if w else starts[0]  # full mode: from the first step's start
-    seconds = marks[-1] - t0
     result = {
         "side": "hf-trainer",
         "transformers": transformers.__version__,
@@ -222,20 +202,10 @@ def cmd_train(args) -> None:
         "precision": args.precision,
         "dataset_impl": how,
         "train_windows": n_windows,
-        "steps": len(marks),
-        "timed_steps": len(marks) - w,
-        "timed_seconds": seconds,
-        "windows": sum(windows[timed]),
-        "tokens_nonpad": sum(tokens[timed]),
-        "tokens_padded": sum(padded[timed]),
-        "windows_per_s": sum(windows[timed]) / seconds,
-        "tokens_per_s": sum(tokens[timed]) / seconds,
-        "loss_timed_mean": statistics.fmean(losses[timed]) if losses[timed] else None,
-        "loss_last10_mean": statistics.fmean(losses[-10:]) if losses else None,
-        "losses": losses,
+        **steps.summary(0 if full else args.warmup_steps),
         "train_wall_s": t_end - t_train,
         "process_seconds": t_end - t_start,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": C.peak_rss_mib(),
         "gpu_peak_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
         "examples": len(rows),
     }
@@ -244,7 +214,7 @@ def cmd_train(args) -> None:
 
         state = {k: v.detach().float().cpu().contiguous() for k, v in trainer.model.state_dict().items()}
         save_file(state, args.save_weights, metadata={"format": "pt"})
-    emit(result)
+    C.emit(result)
 
 
 # --- eval: the question-answering pipeline ----------------------------------------------------
@@ -256,8 +226,7 @@ def _pipeline(model: str, threads: int | None, precision: str = "fp32"):
     import torch
     from transformers import pipeline
 
-    if threads:
-        torch.set_num_threads(threads)
+    C.use_threads(threads)
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
     return pipeline("question-answering", model=model, tokenizer=model, device=-1, torch_dtype=dtype)
 
@@ -280,7 +249,7 @@ def cmd_eval(args) -> None:
         out = [out]
     preds = {r["id"]: o["answer"] for r, o in zip(rows, out)}
     Path(args.out).write_text(json.dumps(preds))
-    emit({
+    C.emit({
         "side": "pipeline",
         "precision": args.precision,
         "batch_size": args.batch_size or "default (1)",
@@ -291,18 +260,11 @@ def cmd_eval(args) -> None:
         "seconds": seconds,
         "questions": len(rows),
         "questions_per_s": len(rows) / seconds,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": C.peak_rss_mib(),
     })
 
 
 # --- latency and scaling ----------------------------------------------------------------------
-
-
-def _percentiles(times: list[float]) -> dict:
-    times = sorted(times)
-    pick = lambda q: times[min(len(times) - 1, round(q * (len(times) - 1)))]
-    return {"p50_ms": 1e3 * pick(0.5), "p90_ms": 1e3 * pick(0.9), "p99_ms": 1e3 * pick(0.99),
-            "mean_ms": 1e3 * statistics.fmean(times), "calls": len(times)}
 
 
 def cmd_latency(args) -> None:
@@ -312,47 +274,30 @@ def cmd_latency(args) -> None:
     spec = json.loads(Path(args.spec).read_text())
     qa = _pipeline(args.model, args.threads, args.precision)
     q, ctx = spec["question"], spec["context"]
-    for _ in range(spec["warmup"]):
-        qa(question=q, context=ctx)
-    times = []
-    for _ in range(spec["calls"]):
-        t0 = time.perf_counter()
-        qa(question=q, context=ctx)
-        times.append(time.perf_counter() - t0)
+    single = C.time_calls(lambda: qa(question=q, context=ctx), spec["warmup"], spec["calls"])
     result = {"side": "pipeline", "precision": args.precision, "transformers": transformers.__version__,
-              "threads": torch.get_num_threads(), "single": _percentiles(times), "questions": [], "context": []}
+              "threads": torch.get_num_threads(), "single": single, "questions": [], "context": []}
     for n in spec["n_questions"]:
         qs = spec["questions"][:n]
         qa(question=qs, context=[ctx] * len(qs))  # warm-up per point, as the spokenqa side gets
-        ts = []
-        for _ in range(spec["repeats"]):
-            t0 = time.perf_counter()
-            qa(question=qs, context=[ctx] * len(qs))
-            ts.append(time.perf_counter() - t0)
-        result["questions"].append({"n": n, "median_s": statistics.median(ts), "runs": len(ts)})
+        median_s = C.median_call(lambda qs=qs: qa(question=qs, context=[ctx] * len(qs)), spec["repeats"])
+        result["questions"].append({"n": n, "median_s": median_s, "runs": spec["repeats"]})
     for item in spec["contexts"]:
         qa(question=q, context=item["context"])  # warm-up per point
-        ts = []
-        for _ in range(spec["repeats"]):
-            t0 = time.perf_counter()
-            qa(question=q, context=item["context"])
-            ts.append(time.perf_counter() - t0)
-        result["context"].append({"windows": item["windows"], "words": item["words"], "median_s": statistics.median(ts)})
-    result["peak_rss_mib"] = peak_rss_mib()
-    emit(result)
+        median_s = C.median_call(lambda item=item: qa(question=q, context=item["context"]), spec["repeats"])
+        result["context"].append({"windows": item["windows"], "words": item["words"], "median_s": median_s})
+    result["peak_rss_mib"] = C.peak_rss_mib()
+    C.emit(result)
 
 
 def cmd_load(args) -> None:
-    t0 = time.perf_counter()
-    import torch  # noqa: F401
-    from transformers import pipeline  # noqa: F401
+    def imports() -> None:
+        import torch  # noqa: F401
+        from transformers import pipeline  # noqa: F401
 
-    t1 = time.perf_counter()
-    qa = _pipeline(args.model, args.threads, args.precision)
-    t2 = time.perf_counter()
-    qa(question="what is it", context="it is a test")
-    t3 = time.perf_counter()
-    emit({"side": "pipeline", "precision": args.precision, "import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2})
+    times, _ = C.load_times(imports, lambda _: _pipeline(args.model, args.threads, args.precision),
+                            lambda qa: qa(question=C.FIRST_CALL[0], context=C.FIRST_CALL[1]))
+    C.emit({"side": "pipeline", "precision": args.precision, **times})
 
 
 def main(argv=None) -> None:

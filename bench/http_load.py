@@ -28,7 +28,10 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C
+
+ROOT = C.REPO
 SAMPLE = ROOT / "src" / "spokenqa" / "sample" / "sample_spoken.json"
 QUESTION = "when was the harbor lighthouse built"
 

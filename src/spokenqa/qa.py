@@ -15,6 +15,7 @@ answers sum to at most 1.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -64,16 +65,21 @@ class QA:
 
     @classmethod
     def load(cls, checkpoint: str | os.PathLike | None = None, device: str | None = None,
-             threads: int | None = None, backend: str = "auto", quantize: str | None = None) -> QA:
+             threads: int | None = None, backend: str = "auto", quantize: str | None = None,
+             cpu_bf16: Callable[[], bool] | None = None) -> QA:
         """Load `checkpoint` (a folder written by `spokenqa train` or `spokenqa export`; default:
         the model shipped with spokenqa) on `device` (default: cuda when present, else cpu).
 
         `backend`: "auto" (torch on a GPU or a CPU with native bf16, else ONNX Runtime fp32),
         "torch" or "onnx"; `quantize="int8"`: ONNX Runtime with dynamic int8 Linear layers
-        (spokenqa.backends). `threads` sets torch's CPU threads, which ONNX Runtime uses too."""
+        (spokenqa.backends). `threads` sets torch's CPU threads, which ONNX Runtime uses too.
+        `cpu_bf16` replaces the probe of this CPU's native bf16 (default
+        `spokenqa.inference.cpu_supports_bf16`): `lambda: False` loads what a CPU without it
+        gets (torch fp32, or ONNX Runtime fp32 under auto), e.g. to measure that on one with it."""
         if threads:
             torch.set_num_threads(threads)
-        model, tokenizer, cfg, runtime = load_for_inference(resolve_checkpoint(checkpoint), backend, quantize, device)
+        model, tokenizer, cfg, runtime = load_for_inference(resolve_checkpoint(checkpoint), backend, quantize, device,
+                                                            cpu_bf16)
         cfg = cfg.for_inference()  # the model's settings, none of its training run's
         return cls(model, tokenizer, cfg, runtime.device, runtime)
 
