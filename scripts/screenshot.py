@@ -10,7 +10,8 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from spokenqa.serve.app import BackgroundServer, create_app
+from spokenqa.serve.app import create_app
+from spokenqa.serve.server import BackgroundServer
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from spokenqa.serve.limits import Limits
+
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "src" / "spokenqa" / "sample" / "sample_spoken.json"
 
@@ -54,7 +56,7 @@ def write_squad(path: Path, paragraphs: list[tuple[str, list[tuple[str, str, lis
 
 # --- serving (tests/test_serve.py, tests/test_browser.py) ----------------------------------
 
-SERVE_LIMITS = dict(
+SERVE_LIMITS = Limits(
     max_body_bytes=300_000, max_json_bytes=20_000, max_audio_seconds=10.0, max_questions=4,
     max_context_chars=3000, max_top_k=10, max_transcripts=4,
 )
@@ -82,14 +84,13 @@ def tiny_checkpoint(tmp_path_factory, tiny_model_dir) -> Path:
 def live_server(tiny_checkpoint):
     """The real app on uvicorn in a background thread on a free loopback port, with small limits
     (SERVE_LIMITS). Yields the BackgroundServer (`.url`, `.app`)."""
-    pytest.importorskip("fastapi")
-    pytest.importorskip("uvicorn")
     import torch
 
-    from spokenqa.serve.app import BackgroundServer, create_app
+    from spokenqa.serve.app import create_app
+    from spokenqa.serve.server import BackgroundServer
 
     torch.set_num_threads(1)
-    with BackgroundServer(create_app(tiny_checkpoint, **SERVE_LIMITS)) as server:
+    with BackgroundServer(create_app(tiny_checkpoint, SERVE_LIMITS)) as server:
         yield server
 
 

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
 
 from conftest import ROOT, SERVE_LIMITS
 
@@ -64,15 +63,15 @@ def test_health(client):
     assert r.status_code == 200
     data = r.json()
     assert data["status"] == "ok" and data["device"] == "cpu" and data["engine"] == "pocketsphinx"
-    assert data["limits"]["max_questions"] == SERVE_LIMITS["max_questions"]
+    assert data["limits"]["max_questions"] == SERVE_LIMITS.max_questions
 
 
 def test_openapi_and_docs(client):
     spec = client.get("/openapi.json").json()
     assert {"/v1/answer", "/v1/transcribe", "/v1/audio/{transcript_id}", "/health"} <= set(spec["paths"])
     schema = spec["components"]["schemas"]["AnswerRequest"]["properties"]
-    assert schema["questions"]["maxItems"] == SERVE_LIMITS["max_questions"]
-    assert schema["top_k"]["maximum"] == SERVE_LIMITS["max_top_k"]
+    assert schema["questions"]["maxItems"] == SERVE_LIMITS.max_questions
+    assert schema["top_k"]["maximum"] == SERVE_LIMITS.max_top_k
     assert "422" in spec["paths"]["/v1/answer"]["post"]["responses"]
     assert client.get("/docs").status_code == 200
 
@@ -122,7 +121,7 @@ def test_top_k(client):
     assert len(one) == 1 and len(five) == 5 and default == one
     assert five[0] == one[0]  # the same n-best list, cut at top_k
     assert_error(ask(client, context=CONTEXT, questions=["who"], top_k=0), 422, "top_k")
-    assert_error(ask(client, context=CONTEXT, questions=["who"], top_k=SERVE_LIMITS["max_top_k"] + 1), 422, "top_k")
+    assert_error(ask(client, context=CONTEXT, questions=["who"], top_k=SERVE_LIMITS.max_top_k + 1), 422, "top_k")
     assert_error(ask(client, context=CONTEXT, questions=["who"], top_k="many"), 422, "top_k")
 
 
@@ -155,10 +154,10 @@ def test_bad_answer_requests_get_json_4xx(client, body, status, words):
 
 
 def test_limits_on_questions_and_context(client):
-    n = SERVE_LIMITS["max_questions"]
+    n = SERVE_LIMITS.max_questions
     assert ask(client, context=CONTEXT, questions=["who"] * n).status_code == 200
     assert_error(ask(client, context=CONTEXT, questions=["who"] * (n + 1)), 422, "questions", f"at most {n}")
-    long_context = "word " * (SERVE_LIMITS["max_context_chars"] // 5 + 1)
+    long_context = "word " * (SERVE_LIMITS.max_context_chars // 5 + 1)
     assert_error(ask(client, context=long_context, questions=["who"]), 422, "context", "at most")
     assert_error(ask(client, context=CONTEXT, questions=["why " * 200]), 422, "questions[0]", "at most 500")
 
@@ -169,7 +168,7 @@ def test_unknown_transcript_id(client):
 
 
 def test_oversized_bodies_are_refused_with_413(client):
-    limit = SERVE_LIMITS["max_json_bytes"]
+    limit = SERVE_LIMITS.max_json_bytes
     # Declared size over the limit: refused before the body is read.
     big = json.dumps({"context": "a " * limit, "questions": ["who"]}).encode()
     assert_error(_raw(client, big), 413, "too large", str(limit))
@@ -182,7 +181,7 @@ def test_oversized_bodies_are_refused_with_413(client):
     r = client.post("/v1/answer", content=chunks(), headers={"content-type": "application/json"})
     assert "content-length" not in r.request.headers
     assert_error(r, 413, "too large")
-    upload = os.urandom(SERVE_LIMITS["max_body_bytes"] + 1000)
+    upload = os.urandom(SERVE_LIMITS.max_body_bytes + 1000)
     assert_error(client.post("/v1/transcribe", files={"file": ("big.wav", upload, "audio/wav")}), 413, "too large")
     assert client.get("/health").status_code == 200  # still serving
 
@@ -213,8 +212,8 @@ def test_upload_json_instead_of_a_file(client):
 
 
 def test_audio_longer_than_the_limit(client):
-    data = wav_bytes(SERVE_LIMITS["max_audio_seconds"] + 2)
-    assert len(data) < SERVE_LIMITS["max_body_bytes"]  # the length check, not the body limit
+    data = wav_bytes(SERVE_LIMITS.max_audio_seconds + 2)
+    assert len(data) < SERVE_LIMITS.max_body_bytes  # the length check, not the body limit
     assert_error(client.post("/v1/transcribe", files={"file": ("long.wav", data, "audio/wav")}), 422, "long.wav", "longer than")
 
 
@@ -258,7 +257,7 @@ def test_audio_round_trip(client):
 
 
 def test_transcript_store_is_a_bounded_lru(live_server):
-    from spokenqa.serve.app import StoredAudio, TranscriptStore
+    from spokenqa.serve.store import StoredAudio, TranscriptStore
 
     store = TranscriptStore(max_items=2, max_bytes=100)
     a = store.add(StoredAudio(None, b"a" * 10, "audio/wav", "a"))
@@ -268,7 +267,7 @@ def test_transcript_store_is_a_bounded_lru(live_server):
     assert store.get(b) is None and store.get(a) and store.get(c) and len(store) == 2
     d = store.add(StoredAudio(None, b"d" * 95, "audio/wav", "d"))  # over max_bytes: only d stays
     assert len(store) == 1 and store.get(d) is not None
-    assert live_server.app.state.service.store.max_items == SERVE_LIMITS["max_transcripts"]
+    assert live_server.app.state.service.store.max_items == SERVE_LIMITS.max_transcripts
 
 
 # --- concurrency -----------------------------------------------------------------------------
@@ -356,7 +355,7 @@ def test_event_loop_and_model_stay_free_while_asr_works(live_server, client):
     process, so /health and the model keep answering at once while a recording is transcribed.
     The client runs in the server's process, so a stall shows as a long gap between two answers."""
     data = long_speech_wav()
-    assert len(data) < SERVE_LIMITS["max_body_bytes"]
+    assert len(data) < SERVE_LIMITS.max_body_bytes
     done = {}
 
     def upload():

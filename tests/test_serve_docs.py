@@ -10,9 +10,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("fastapi")
-pytest.importorskip("swagger_ui_bundle", reason="pip install swagger-ui-bundle-v2")
-
 
 @pytest.fixture(scope="module")
 def client(tiny_checkpoint):

@@ -32,7 +32,6 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 httpx = pytest.importorskip("httpx")
-pytest.importorskip("fastapi")
 
 from conftest import ROOT, SAMPLE, SERVE_LIMITS
 
@@ -75,7 +74,7 @@ def _check_model_outcome(model, limits, value, mode: str) -> None:
     from fastapi.exceptions import RequestValidationError
     from pydantic import ValidationError
 
-    from spokenqa.serve.app import _validation_message
+    from spokenqa.serve.handlers import validation_message
 
     try:
         if mode == "python":
@@ -86,7 +85,7 @@ def _check_model_outcome(model, limits, value, mode: str) -> None:
         # FastAPI hands these errors, located under "body", to the app's handler: its message
         # must format too.
         errors = [{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]
-        status, message = _validation_message(RequestValidationError(errors))
+        status, message = validation_message(RequestValidationError(errors))
         assert status in (400, 422) and message and "\n" not in message
         return
     assert (m.context is None) != (m.transcript_id is None)
@@ -99,10 +98,11 @@ def _check_model_outcome(model, limits, value, mode: str) -> None:
 
 @pytest.fixture(scope="module")
 def answer_model():
-    from spokenqa.serve.app import Limits, _answer_request_model
+    from spokenqa.serve.limits import Limits
+    from spokenqa.serve.schemas import answer_request_model
 
-    limits = Limits(**FIELD_LIMITS).check()
-    return _answer_request_model(limits), limits
+    limits = Limits(**FIELD_LIMITS)
+    return answer_request_model(limits), limits
 
 
 @FUZZ
@@ -244,7 +244,7 @@ AUDIO = bytes(range(256)) * 4
 @pytest.fixture(scope="module")
 def stored_audio(live_server):
     """An entry in the live server's transcript store (no ASR needed to serve its audio)."""
-    from spokenqa.serve.app import StoredAudio
+    from spokenqa.serve.store import StoredAudio
 
     return live_server.app.state.service.store.add(StoredAudio(None, AUDIO, "audio/wav", "x.wav"))
 
@@ -316,9 +316,13 @@ BODY_SECONDS = 1.5
 @pytest.fixture(scope="module")
 def strict_server(tiny_checkpoint):
     """The app with a short body timeout (max_body_seconds=1.5), on its own loopback port."""
-    from spokenqa.serve.app import BackgroundServer, create_app
+    from dataclasses import replace
 
-    with BackgroundServer(create_app(tiny_checkpoint, **SERVE_LIMITS, max_body_seconds=BODY_SECONDS)) as server:
+    from spokenqa.serve.app import create_app
+    from spokenqa.serve.server import BackgroundServer
+
+    limits = replace(SERVE_LIMITS, max_body_seconds=BODY_SECONDS)
+    with BackgroundServer(create_app(tiny_checkpoint, limits)) as server:
         yield server
 
 
@@ -432,7 +436,7 @@ def test_slow_but_timely_body_is_served(strict_server):
 def test_chunked_oversized_body_gets_413(strict_server, path, limit_key, content_type, start):
     """Transfer-Encoding: chunked, no Content-Length, more than the limit: 413 as soon as the limit
     is passed (the rest is never read), then the connection is closed."""
-    limit = SERVE_LIMITS[limit_key]
+    limit = getattr(SERVE_LIMITS, limit_key)
     s = raw_request(strict_server.port, (f"POST {path} HTTP/1.1\r\nHost: t\r\nContent-Type: {content_type}\r\n"
                                          "Transfer-Encoding: chunked\r\n\r\n").encode()
                     + b"%x\r\n%s\r\n" % (len(start), start))

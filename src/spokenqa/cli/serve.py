@@ -1,8 +1,9 @@
 """`spokenqa serve`: the HTTP API and web page (hooked into spokenqa.cli).
 
 Same conventions as spokenqa.cli: `add_serve_parser(sub)` and `serve_command(args) -> int`;
-library errors (SpokenQAError: not a checkpoint, port taken, FastAPI missing) propagate to
-cli.main, which prints them on one line and exits with status 2.
+library errors (SpokenQAError: not a checkpoint, port taken) propagate to cli.main, which prints
+them on one line and exits with status 2. The limit flags fill a `spokenqa.serve.limits.Limits`;
+the limits without a flag keep its defaults.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 from spokenqa.backends import add_backend_args
 from spokenqa.cli.args import port, positive
 from spokenqa.errors import ConfigError
+from spokenqa.serve.limits import Limits, MiB
 
 
 def add_serve_parser(sub) -> None:
@@ -28,10 +30,17 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "whisper"), help="ASR for uploads")
     p.add_argument("--threads", type=positive(int), metavar="N", help="CPU threads of the model, torch's or ONNX Runtime's (default: torch's)")
     p.add_argument("--device", metavar="DEV", help="cpu | cuda (default: cuda when present)")
-    p.add_argument("--max-body-bytes", type=positive(int), metavar="N", help="audio upload limit (default 32 MiB)")
-    p.add_argument("--max-audio-seconds", type=positive(float), metavar="S", help="default 600")
-    p.add_argument("--max-questions", type=positive(int), metavar="N", help="per request (default 16)")
-    p.add_argument("--max-context-chars", type=positive(int), metavar="N", help="default 20000")
+    p.add_argument("--max-body-bytes", type=positive(int), metavar="N", default=Limits.max_body_bytes,
+                   help=f"audio upload limit (default {Limits.max_body_bytes // MiB} MiB)")
+    p.add_argument("--max-audio-seconds", type=positive(float), metavar="S", default=Limits.max_audio_seconds,
+                   help=f"length of one recording (default {Limits.max_audio_seconds:g})")
+    p.add_argument("--max-questions", type=positive(int), metavar="N", default=Limits.max_questions,
+                   help=f"per request (default {Limits.max_questions})")
+    p.add_argument("--max-context-chars", type=positive(int), metavar="N", default=Limits.max_context_chars,
+                   help=f"default {Limits.max_context_chars}")
+    p.add_argument("--max-stored-audio-bytes", type=positive(int), metavar="N", default=Limits.max_stored_audio_bytes,
+                   help="uploaded audio kept in memory for transcript_id, all recordings together "
+                   f"(default {Limits.max_stored_audio_bytes // MiB} MiB)")
     p.add_argument("--quiet", action="store_true", help="no access log")
     add_backend_args(p)
     p.set_defaults(func=serve_command)
@@ -42,23 +51,20 @@ def serve_command(args: argparse.Namespace) -> int:
         from spokenqa.checkpoint import checkpoint_config
 
         checkpoint_config(args.checkpoint)
-    try:
-        from spokenqa.serve.app import serve
-    except ImportError as e:  # pragma: no cover - optional dependency
-        raise ConfigError(f"serving needs FastAPI and uvicorn ({e}): pip install fastapi uvicorn python-multipart") from None
+    from spokenqa.serve.server import serve
 
     if args.device and args.device.startswith("cuda"):
         import torch
 
         if not torch.cuda.is_available():
             raise ConfigError(f"--device {args.device}: no CUDA device here (use --device cpu)")
-    limits = {
-        name: getattr(args, name)
-        for name in ("max_body_bytes", "max_audio_seconds", "max_questions", "max_context_chars")
-        if getattr(args, name) is not None
-    }
+    limits = Limits(
+        max_body_bytes=args.max_body_bytes, max_audio_seconds=args.max_audio_seconds,
+        max_questions=args.max_questions, max_context_chars=args.max_context_chars,
+        max_stored_audio_bytes=args.max_stored_audio_bytes,
+    )
     serve(
-        args.checkpoint, args.host, args.port, access_log=not args.quiet, engine=args.engine,
-        threads=args.threads, device=args.device, backend=args.backend, quantize=args.quantize, **limits,
+        args.checkpoint, args.host, args.port, access_log=not args.quiet, limits=limits, engine=args.engine,
+        threads=args.threads, device=args.device, backend=args.backend, quantize=args.quantize,
     )
     return 0
