@@ -1,4 +1,4 @@
-"""`spokenqa data ...` through its own parser (cli.py hooks it in separately)."""
+"""`spokenqa data ...` through its own parser (spokenqa.cli hooks it in separately)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from spokenqa.cli.data import add_data_parser, data_command
+from spokenqa.cli.data import add_data_parser, spokenize_command
 from spokenqa.corpus.noise import Lexicon
 from spokenqa.errors import ConfigError, DataError
 
@@ -35,6 +35,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _run(argv: list[str]) -> int:
+    """Parse, then run the subcommand's own function, as spokenqa.cli.main does."""
+    args = _parse(argv)
+    return args.func(args)
+
+
 SQUAD = {"version": "1.1", "data": [{"title": "Bowl", "paragraphs": [{
     "context": "In 2015, the Broncos won $5 million. The team played football in Denver.",
     "qas": [{"id": "q1", "question": "Who won?",
@@ -57,8 +63,8 @@ def test_spokenize_with_noise(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     src.write_text(json.dumps(SQUAD), encoding="utf-8")
     args = _parse(["data", "spokenize", str(src), str(dst), "--noise-rate", "0.3",
                    "--seed", "2", "--stats", str(stats)])
-    assert args.func is data_command
-    assert data_command(args) == 0
+    assert args.func is spokenize_command
+    assert args.func(args) == 0
     out = json.loads(dst.read_text(encoding="utf-8"))
     par = out["data"][0]["paragraphs"][0]
     for qa in par["qas"]:
@@ -78,10 +84,8 @@ def test_noise_requires_rate_and_checks_it(tmp_path: Path, tiny_lexicon: None) -
     with pytest.raises(SystemExit):
         _parse(["data", "noise", str(src), str(tmp_path / "o.json")])
     with pytest.raises(ConfigError, match="--noise-rate 1.5"):
-        data_command(_parse(["data", "noise", str(src), str(tmp_path / "o.json"),
-                             "--noise-rate", "1.5"]))
-    assert data_command(_parse(["data", "noise", str(src), str(tmp_path / "o.json"),
-                                "--noise-rate", "0.2"])) == 0
+        _run(["data", "noise", str(src), str(tmp_path / "o.json"), "--noise-rate", "1.5"])
+    assert _run(["data", "noise", str(src), str(tmp_path / "o.json"), "--noise-rate", "0.2"]) == 0
     written = json.loads((tmp_path / "o.json").read_text(encoding="utf-8"))
     (par,) = written["data"][0]["paragraphs"]
     (before,) = SQUAD["data"][0]["paragraphs"]
@@ -95,7 +99,7 @@ def test_noise_requires_rate_and_checks_it(tmp_path: Path, tiny_lexicon: None) -
 def test_convert_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     src, dst = tmp_path / "s.jsonl", tmp_path / "o.json"
     src.write_text(json.dumps(RECORD) + "\n", encoding="utf-8")
-    assert data_command(_parse(["data", "convert-synth", str(src), str(dst)])) == 0
+    assert _run(["data", "convert-synth", str(src), str(dst)]) == 0
     out = json.loads(dst.read_text(encoding="utf-8"))
     (par,) = out["data"][0]["paragraphs"]
     assert [(qa["id"], qa["answers"][0]["text"]) for qa in par["qas"]] == [
@@ -114,14 +118,13 @@ def test_bad_input_raises_data_error(tmp_path: Path, content: str, message: str)
     src = tmp_path / "in.json"
     src.write_text(content, encoding="utf-8")
     with pytest.raises(DataError, match=message):
-        data_command(_parse(["data", "spokenize", str(src), str(tmp_path / "o.json")]))
+        _run(["data", "spokenize", str(src), str(tmp_path / "o.json")])
     assert not (tmp_path / "o.json").exists()
 
 
 def test_missing_input(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no such file"):
-        data_command(_parse(["data", "spokenize", str(tmp_path / "x.json"),
-                             str(tmp_path / "o.json")]))
+        _run(["data", "spokenize", str(tmp_path / "x.json"), str(tmp_path / "o.json")])
 
 
 def test_holdout_drops_the_synth_paragraphs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -136,7 +139,7 @@ def test_holdout_drops_the_synth_paragraphs(tmp_path: Path, capsys: pytest.Captu
     src, synth, dst = tmp_path / "train.json", tmp_path / "s.jsonl", tmp_path / "o.json"
     src.write_text(json.dumps(squad), encoding="utf-8")
     synth.write_text(json.dumps(RECORD) + "\n", encoding="utf-8")
-    assert data_command(_parse(["data", "holdout", str(src), str(dst), "--synth", str(synth)])) == 0
+    assert _run(["data", "holdout", str(src), str(dst), "--synth", str(synth)]) == 0
     out = json.loads(dst.read_text(encoding="utf-8"))
     assert [a["title"] for a in out["data"]] == ["A"]
     assert [p["context"] for p in out["data"][0]["paragraphs"]] == ["Another paragraph."]

