@@ -286,6 +286,15 @@ class StepLog:
     def end(self) -> None:
         self.marks.append(time.perf_counter())
 
+    def record(self, step) -> None:
+        """One step as `spokenqa.train.train(on_step=...)` reports it (a `StepRecord`)."""
+        self.starts.append(step.started)
+        self.marks.append(step.ended)
+        self.windows.append(step.windows)
+        self.tokens.append(step.tokens)
+        self.padded.append(step.padded_tokens)
+        self.losses.append(step.loss)
+
     def summary(self, warmup_steps: int) -> dict:
         """Throughput over the timed steps: from the end of optimizer step `warmup_steps` (0: from
         the first step's start) to the end of the last one."""

@@ -53,24 +53,7 @@ import _common as C
 
 # --- the spokenqa worker (its own process) ---------------------------------------------------
 
-_STEPS = C.StepLog()  # what each step of train() did, recorded by the stand-ins below
-
-
-def _marking_class(base):
-    """A subclass of the scheduler's class whose step() also records the time (module level, so
-    train()'s checkpoint can still pickle the scheduler's state)."""
-
-    class Marking(base):
-        def step(self, *a, **kw):
-            out = super().step(*a, **kw)
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.synchronize()
-            _STEPS.end()
-            return out
-
-    return Marking
+_STEPS = C.StepLog()  # what each step of train() did, as its on_step hook reports it
 
 
 def worker_spokenqa(args) -> None:
@@ -78,28 +61,6 @@ def worker_spokenqa(args) -> None:
 
     import spokenqa.train as T
     from spokenqa.config import preset
-
-    # train() has no per-step hook yet, so its schedule, collate and loss are swapped for stand-ins
-    # that record each step: from its batch's collation to the end of scheduler.step
-    make_schedule, collate, span_loss = T.get_linear_schedule_with_warmup, T.collate, T.span_loss
-
-    def timed_schedule(*a, **kw):
-        scheduler = make_schedule(*a, **kw)
-        scheduler.__class__ = _marking_class(type(scheduler))
-        return scheduler
-
-    def counting_collate(feats, indices, pad_id, labels):
-        _STEPS.begin()
-        batch = collate(feats, indices, pad_id, labels)
-        _STEPS.batch(batch)
-        return batch
-
-    def recording_loss(*a, **kw):
-        loss = span_loss(*a, **kw)
-        _STEPS.loss(float(loss.detach()))
-        return loss
-
-    T.get_linear_schedule_with_warmup, T.collate, T.span_loss = timed_schedule, counting_collate, recording_loss
 
     full = args.epochs is not None
     cfg = preset(args.preset).replace(
@@ -127,7 +88,7 @@ def worker_spokenqa(args) -> None:
     if cuda:
         torch.cuda.reset_peak_memory_stats()
     t0 = time.perf_counter()
-    summary = T.train(cfg)
+    summary = T.train(cfg, on_step=_STEPS.record)
     t_end = time.perf_counter()
     emit = {
         "side": f"spokenqa {summary['precision'] if summary['precision'] != 'no' else 'fp32'}",

@@ -251,7 +251,7 @@ def test_resume_recovers_a_checkpoint_set_aside_by_a_kill_between_renames(straig
     out = tmp_path / "renamed"
     cfg = config(tiny_model_dir, out)
     calls = {"n": 0}
-    real_save = sys.modules["spokenqa.train"]._save_state
+    real_save = sys.modules["spokenqa.train"].TrainingState.save
 
     def stop_after_first_checkpoint(*args, **kwargs):
         real_save(*args, **kwargs)
@@ -259,7 +259,7 @@ def test_resume_recovers_a_checkpoint_set_aside_by_a_kill_between_renames(straig
         raise KeyboardInterrupt  # a hard stop right after the step-4 checkpoint
 
     mp = pytest.MonkeyPatch()
-    mp.setattr("spokenqa.train._save_state", stop_after_first_checkpoint)
+    mp.setattr("spokenqa.train.TrainingState.save", stop_after_first_checkpoint)
     try:
         with pytest.raises(KeyboardInterrupt):
             train(cfg)

@@ -242,3 +242,49 @@ def test_reference_preset_end_to_end_with_the_shipped_encoder(tmp_path, capsys):
     assert [h["epoch"] for h in history] == [0, 1]
     assert set(history[1]["scores"]["reference"]) == {"em", "f1", "wer", "answers"}
     assert "ref WER" in (out / "report.md").read_text()
+
+
+def test_fp16_loss_scaler_overflow_skips_the_step_and_lowers_the_scale(tmp_path, tiny_model_dir, monkeypatch):
+    """fp16 training (where `auto` picks it: a GPU without bf16) has a loss scaler. Gradients that
+    overflow at the current scale are the scaler's business: the step is skipped, the scale is
+    lowered, training goes on and the skipped steps are counted. Here torch's own GradScaler is
+    given to a CPU accelerator (Accelerate makes one only on a GPU), starting at a scale that
+    overflows fp32 at once."""
+    from accelerate import Accelerator
+
+    import spokenqa.train as train_module
+
+    scales = []
+
+    class ScaledAccelerator(Accelerator):
+        def __init__(self, **kwargs):
+            super().__init__(**{**kwargs, "mixed_precision": "fp16"})
+            self.native_amp = True
+            self.scaler = torch.amp.GradScaler("cpu", init_scale=2.0**127, growth_interval=10_000)
+
+        def clip_grad_norm_(self, parameters, max_norm, norm_type=2):
+            scales.append(self.scaler.get_scale())
+            return super().clip_grad_norm_(parameters, max_norm, norm_type)
+
+    monkeypatch.setattr(train_module, "Accelerator", ScaledAccelerator)
+    summary = train(tiny_cfg(tiny_model_dir, tmp_path, epochs=2))
+    history = json.loads((tmp_path / "history.json").read_text())
+    skipped = sum(h["skipped_batches"] for h in history)
+    assert summary["status"] == "finished" and skipped >= 1
+    assert summary["steps"] + skipped == 2 * (summary["train_windows"] // 4 + (summary["train_windows"] % 4 > 0))
+    assert scales[0] == 2.0**127 and scales[-1] < scales[0], "each overflow halves the scale"
+    weights = _final_weights(tmp_path)
+    assert all(torch.isfinite(w).all() for w in weights.values())
+
+
+def test_on_step_reports_every_optimizer_step_and_epochs_0_is_refused(tmp_path, tiny_model_dir):
+    from spokenqa.errors import ConfigError
+
+    records = []
+    summary = train(tiny_cfg(tiny_model_dir, tmp_path / "run", epochs=1), on_step=records.append)
+    assert [r.step for r in records] == list(range(1, summary["steps"] + 1))
+    assert all(r.ended > r.started and 0 < r.tokens <= r.padded_tokens and r.windows <= 4 for r in records)
+    assert sum(r.windows for r in records) == summary["train_windows"]
+    with pytest.raises(ConfigError, match="epochs must be >= 1"):
+        train(tiny_cfg(tiny_model_dir, tmp_path / "none", epochs=0))
+    assert not (tmp_path / "none" / "history.json").exists()

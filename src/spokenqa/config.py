@@ -97,8 +97,8 @@ class RunConfig:
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        if self.epochs < 0:
-            raise ConfigError(f"epochs must be >= 0, got {self.epochs}")
+        if self.epochs < 1:  # a run of no epoch would finish without a model
+            raise ConfigError(f"epochs must be >= 1, got {self.epochs}")
         if not 0 <= self.doc_stride < self.max_length - self.max_question_tokens - 3:
             raise ConfigError(
                 f"doc_stride={self.doc_stride} must be >= 0 and leave room for context in "
