@@ -107,3 +107,54 @@ def test_no_context_tokens_gives_empty_answer():
     empty = np.full_like(OFFSETS, -1)
     pred = decode(EX, feats(offsets=empty), [logits([0] * 7)], [logits([0] * 7)], "nbest")[0]
     assert pred.text == "" and pred.nbest == []
+
+
+def test_argmax_scores_the_positions_it_found_before_swapping():
+    """A reversed pair is swapped for the span, but its score is start logit at the start found
+    plus end logit at the end found (the swapped positions' logits would be another pair's)."""
+    start = logits([0, 0, 0, 0, 1, 7, 0])  # start at blue (5)
+    end = logits([0, 0, 0, 6, 2, 0, 0])  # end at red (3)
+    pred = decode(EX, feats(), [start], [end], "argmax")[0]
+    assert (pred.start, pred.end) == (0, 14)
+    assert pred.score == pytest.approx(7 + 6)  # not start[3] + end[5] = 0
+
+
+def test_argmax_picks_the_window_with_the_higher_found_pair():
+    # window 1 reversed (start 5 = 4.0, end 3 = 4.0: 8), window 2 in order (start 4 = 3, end 4 = 3: 6)
+    w1 = (logits([0, 0, 0, -9, 0, 4, 0]), logits([0, 0, 0, 4, 0, -9, 0]))
+    w2 = (logits([0, 0, 0, 0, 3, 0, 0]), logits([0, 0, 0, 0, 3, 0, 0]))
+    pred = decode(EX, feats(2), [w1[0], w2[0]], [w1[1], w2[1]], "argmax")[0]
+    assert pred.text == "red green blue" and pred.score == pytest.approx(8)
+
+
+def test_nbest_counts_a_span_two_windows_share_once():
+    """Windows overlap: a span in the shared part is proposed by both. It is one candidate with
+    the larger probability, so an answer in the overlap does not beat one seen once."""
+    ctx = "green red blue"
+    ex = [Example("q", "t", ctx, "which", (Answer("red", 6),))]
+    # both windows hold "red" (6-9); window 1 also "green", window 2 also "blue"
+    w1 = np.array([[-1, -1], [-1, -1], [-1, -1], [0, 5], [6, 9], [-1, -1]])
+    w2 = np.array([[-1, -1], [-1, -1], [-1, -1], [6, 9], [10, 14], [-1, -1]])
+    f = Features([np.zeros(6, dtype=np.int64)] * 2, None, [0, 0], [w1, w2])
+    one = (logits([0, 0, 0, 2.2, 2.0, 0]), logits([0, 0, 0, 2.2, 2.0, 0]))  # green > red
+    two = (logits([0, 0, 0, 2.0, 2.2, 0]), logits([0, 0, 0, 2.0, 2.2, 0]))  # blue > red, red as in w1
+    pred = decode(ex, f, [one[0], two[0]], [one[1], two[1]], "nbest", 20, 30)[0]
+    by_text = {s.text: s for s in pred.nbest}
+    assert by_text["red"].score == pytest.approx(by_text["green"].score - 0.4, abs=1e-6)
+    assert pred.text in ("green", "blue")
+
+
+def test_pipeline_decoder_takes_the_best_single_span_without_pooling():
+    """The pooling example above: pooled, 'green' wins; by the pipeline's rule, the single most
+    probable span ('blue', 0.256) wins."""
+    ctx = "green red green blue"
+    ex = [Example("q", "t", ctx, "which", (Answer("green", 0),))]
+    w1 = np.array([[-1, -1], [-1, -1], [-1, -1], [0, 5], [6, 9], [-1, -1]])
+    w2 = np.array([[-1, -1], [-1, -1], [-1, -1], [10, 15], [16, 20], [-1, -1]])
+    f = Features([np.zeros(6, dtype=np.int64)] * 2, None, [0, 0], [w1, w2])
+    red = (logits([0, 0, 0, 2.0, 2.1, 0]), logits([0, 0, 0, 2.0, 2.1, 0]))
+    blue = (logits([0, 0, 0, 2.0, 2.15, 0]), logits([0, 0, 0, 2.0, 2.15, 0]))
+    pooled = decode(ex, f, [red[0], blue[0]], [red[1], blue[1]], "nbest", 20, 30)[0]
+    single = decode(ex, f, [red[0], blue[0]], [red[1], blue[1]], "pipeline", 20, 30)[0]
+    assert pooled.text == "green" and single.text == "blue"
+    assert [s.text for s in single.nbest[:2]] == ["blue", "red"]

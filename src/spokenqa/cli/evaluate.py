@@ -24,12 +24,13 @@ from spokenqa.cli.common import (
     output_folder,
     write_json,
 )
+from spokenqa.config import DECODERS
 from spokenqa.errors import ConfigError
 
 
 def _add_decoding_args(p: argparse.ArgumentParser) -> None:
     """Decoding settings `evaluate` and `predict` may change on a saved checkpoint."""
-    p.add_argument("--decoder", choices=("nbest", "argmax"), help="decoding of the span logits (default: the checkpoint's)")
+    p.add_argument("--decoder", choices=DECODERS, help="decoding of the span logits (default: the checkpoint's)")
     p.add_argument("--max-answer-tokens", type=positive(int), metavar="N",
                    help="longest answer the n-best decoder returns (default: the checkpoint's)")
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from spokenqa.cli.common import SAMPLE, no_outputs_on_failure
+from spokenqa.config import DECODERS
 from spokenqa.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -43,7 +44,7 @@ OVERRIDES: dict[str, tuple[str, type, str]] = {
     "--max-grad-norm": ("max_grad_norm", float, "gradient clipping norm"),
     "--seed": ("seed", int, "seed of sampling, shuffling and initialisation"),
     "--mixed-precision": ("mixed_precision", str, "auto | bf16 | fp16 | no"),
-    "--decoder": ("decoder", str, "nbest | argmax"),
+    "--decoder": ("decoder", str, " | ".join(DECODERS)),
     "--n-best": ("n_best", int, "start and end candidates the n-best decoder combines"),
     "--max-answer-tokens": ("max_answer_tokens", int, "longest answer the n-best decoder returns"),
     "--select-metric": ("select_metric", str,
