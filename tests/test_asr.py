@@ -13,7 +13,7 @@ import pytest
 
 from spokenqa.audio import asr
 from spokenqa.audio.asr import Transcript, Word, load_audio, transcribe
-from spokenqa.errors import AudioError
+from spokenqa.errors import AudioError, ConfigError
 
 DATA = Path(__file__).parent / "data"
 BRIDGE_WAV = DATA / "bridge_1932.wav"
@@ -112,7 +112,7 @@ def test_overlong_audio_is_rejected(tmp_path):
 
 
 def test_unknown_engine():
-    with pytest.raises(AudioError, match="unknown ASR engine 'kaldi'"):
+    with pytest.raises(ConfigError, match="unknown ASR engine 'kaldi'"):
         transcribe(BRIDGE_WAV, engine="kaldi")
 
 

@@ -367,8 +367,8 @@ def test_disk_too_small_and_disk_full(tmpfs, tiny_model_dir, capsys, no_training
 @needs_mount
 def test_disk_full_during_training_keeps_the_last_checkpoint(tmpfs, tiny_model_dir, capsys, monkeypatch):
     """20 MiB fit one 13 MB checkpoint, not a second beside it. Free space is faked past the
-    1 GiB preflight check. The failed write is one line (status 2) and the previous `last/` is
-    untouched and loadable."""
+    1 GiB preflight check. The failed write is one line (status 1: the input was fine) and the
+    previous `last/` is untouched and loadable."""
     import collections
     import shutil
 
@@ -378,7 +378,7 @@ def test_disk_full_during_training_keeps_the_last_checkpoint(tmpfs, tiny_model_d
     capsys.readouterr()
     code = main(["train", "--out", str(out), *flags(tiny_model_dir, 1, evaluate=False)])
     err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err, err[-2000:]
+    assert code == 1 and "Traceback" not in err, err[-2000:]
     assert (f"spokenqa: error: {out}: disk full (No space left on device); the last complete checkpoint "
             f"{out / 'last'} is kept: free space, then run again with --resume\n") in err, err
     assert _check_last(out) == "complete"

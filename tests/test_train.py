@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from conftest import SAMPLE
@@ -288,3 +289,20 @@ def test_on_step_reports_every_optimizer_step_and_epochs_0_is_refused(tmp_path, 
     with pytest.raises(ConfigError, match="epochs must be >= 1"):
         train(tiny_cfg(tiny_model_dir, tmp_path / "none", epochs=0))
     assert not (tmp_path / "none" / "history.json").exists()
+
+
+def test_exit_status_2_for_bad_input_1_for_a_failed_run(tmp_path, tiny_model_dir, capsys):
+    """Bad input or usage exits 2; a run that fails on good input (here a non-finite loss) exits 1.
+    An unknown engine is the same usage error (ConfigError) in every place that takes one."""
+    from spokenqa.audio import asr
+    from spokenqa.corpus.transcribe import transcribe_files
+    from spokenqa.errors import ConfigError
+
+    assert main(["train", "--out", str(tmp_path / "a"), "--train", str(tmp_path / "missing.json")]) == 2
+    code = main(["train", "--model", str(tiny_model_dir), "--out", str(tmp_path / "b"), "--lr", "1e12",
+                 "--max-grad-norm", "1e30", "--epochs", "3", "--batch-size", "4", "--mixed-precision", "no"])
+    assert code == 1 and "non-finite loss" in capsys.readouterr().err
+    for call in (lambda: asr.transcribe(np.zeros(160, np.float32), engine="nope"), lambda: asr.warm_up("nope"),
+                 lambda: transcribe_files([], tmp_path / "t.jsonl", engine="nope")):
+        with pytest.raises(ConfigError, match="unknown ASR engine 'nope'"):
+            call()

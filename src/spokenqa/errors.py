@@ -1,7 +1,9 @@
 """Errors that carry a one-line, user-facing message, and notices.
 
-Library code raises these; the CLI prints the message alone and exits with status 2 (bad input or
-usage). Anything else that escapes is an internal error (status 1).
+Library code raises these; the CLI prints the message alone and exits with the error's
+`exit_status`: 2 for bad input or usage (data, settings, paths, audio), 1 for a run that failed
+for another reason (a full disk or a non-finite loss in training). Anything else that escapes is
+an internal error: a line naming it, status 1 (docs/RELIABILITY.md).
 """
 
 import sys
@@ -15,6 +17,8 @@ def notice(message: str) -> None:
 
 class SpokenQAError(Exception):
     """Base class: the message names what is wrong and where (file, article, question id)."""
+
+    exit_status = 2  # bad input or usage
 
 
 class DataError(SpokenQAError):
@@ -30,4 +34,6 @@ class AudioError(SpokenQAError):
 
 
 class TrainingError(SpokenQAError):
-    """Training cannot go on (non-finite loss, unwritable output) and stopped cleanly."""
+    """Training cannot go on (non-finite loss, full disk) and stopped cleanly: not bad input."""
+
+    exit_status = 1

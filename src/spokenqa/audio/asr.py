@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from spokenqa.errors import AudioError
+from spokenqa.errors import AudioError, ConfigError
 
 SAMPLE_RATE = 16000
 DEFAULT_MAX_SECONDS = 600.0
@@ -525,12 +525,19 @@ def transcribe(
     (default: ``spokenqa.spoken.spokenize`` when available, else ``basic_normalize``).
     Raises AudioError for unreadable or overlong audio and for an engine that is not installed.
     """
-    if engine not in ENGINES:
-        raise AudioError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINES)})")
+    check_engine(engine)
     samples, duration = _as_samples(audio, sample_rate, max_seconds)
     if engine == "pocketsphinx":
         return _transcribe_pocketsphinx(samples, duration, segment, min_silence_s)
     return _transcribe_whisper(samples, duration, normalize)
+
+
+def check_engine(engine: str) -> str:
+    """`engine` if it is one of `ENGINES`; else the one error every caller gives for it (a
+    ConfigError: an unknown name is a usage error, not bad audio)."""
+    if engine not in ENGINES:
+        raise ConfigError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINES)})")
+    return engine
 
 
 def warm_up(engine: str = "pocketsphinx") -> None:
@@ -541,7 +548,7 @@ def warm_up(engine: str = "pocketsphinx") -> None:
         elif engine == "whisper":
             _whisper_model()
         else:
-            raise AudioError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINES)})")
+            check_engine(engine)
 
 
 __all__ = [
@@ -551,6 +558,7 @@ __all__ = [
     "Transcript",
     "Word",
     "basic_normalize",
+    "check_engine",
     "default_normalizer",
     "load_audio",
     "resample",

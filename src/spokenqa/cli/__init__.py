@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except SpokenQAError as e:
         print(f"spokenqa: error: {e}", file=sys.stderr)
-        return 2
+        return e.exit_status
     except KeyboardInterrupt:
         print("spokenqa: interrupted", file=sys.stderr)
         return 130

@@ -109,10 +109,9 @@ def transcribe_files(
     ``batch_size`` choose where they run (``spokenqa.corpus.runner.Executor``; on a Ray cluster every
     node must see the files at the same paths). ``max_seconds``: longer recordings become error
     lines (default: no limit)."""
-    from spokenqa.audio.asr import ENGINES
+    from spokenqa.audio.asr import check_engine
 
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINES)})")
+    check_engine(engine)
     executor = Executor(workers=workers, ray=ray, batch_size=batch_size)
     executor.check()
     paths = collect_files(files)

@@ -75,11 +75,10 @@ def create_app(
     transcribed by `engine`; `workers` model calls (and as many ASR calls) run at a time.
     Raises ConfigError for a folder that is not a checkpoint, an unknown engine or fewer than
     1 worker."""
-    from spokenqa.audio.asr import ENGINES
+    from spokenqa.audio.asr import check_engine
 
     limits = Limits() if limits is None else limits
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINES)})")
+    check_engine(engine)
     if workers < 1:
         raise ConfigError(f"serve: workers must be at least 1, got {workers}")
     if qa is None:
