@@ -21,6 +21,8 @@ answers' character and time spans are the same code (spokenqa.inference.predict_
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,8 +35,9 @@ if TYPE_CHECKING:  # torch is imported when a backend is chosen, not when the CL
 
 BACKENDS = ("auto", "torch", "onnx")
 QUANTIZE = ("int8",)
-MISSING_ONNXRUNTIME = ("the ONNX backend needs the onnxruntime package: pip install 'spokenqa[onnx]' "
-                      "(or use --backend torch)")
+# What the ONNX backend needs: the runtime, and the exporter and graph tools that build its graph
+# on first use (the `onnx` extra). onnxruntime alone comes with other packages (faster-whisper).
+ONNX_PACKAGES = ("onnxruntime", "onnx", "onnxscript")
 
 
 @dataclass(frozen=True)
@@ -66,12 +69,11 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
                    "(docs/BENCHMARKS.md); implies --backend onnx under auto")
 
 
-def onnxruntime_installed() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def missing_onnx_packages() -> list[str]:
+    """The packages of `ONNX_PACKAGES` that are not installed (looked up without importing them;
+    a `sys.modules` entry of None, which makes an import fail, counts as missing)."""
+    return [name for name in ONNX_PACKAGES
+            if name in sys.modules and sys.modules[name] is None or importlib.util.find_spec(name) is None]
 
 
 def choose_backend(
@@ -80,13 +82,13 @@ def choose_backend(
     mixed_precision: str = "auto",
     device: str | torch.device | None = None,
     cpu_bf16: Callable[[], bool] | None = None,
-    onnx_available: Callable[[], bool] = onnxruntime_installed,
+    onnx_missing: Callable[[], list[str]] = missing_onnx_packages,
 ) -> Runtime:
     """The backend, precision and device that will answer (see the module docstring).
 
-    `mixed_precision` is the checkpoint's setting; `cpu_bf16` and `onnx_available` probe this
-    machine (default: oneDNN's bf16 check, an import of onnxruntime); tests pass their own to see
-    both kinds of CPU on one machine.
+    `mixed_precision` is the checkpoint's setting; `cpu_bf16` and `onnx_missing` probe this
+    machine (default: oneDNN's bf16 check, a look for the ONNX backend's packages); tests pass
+    their own to see both kinds of CPU on one machine.
     """
     import torch
 
@@ -111,12 +113,16 @@ def choose_backend(
         precision = resolve_precision(mixed_precision, target, lambda: has_bf16)
         if backend == "torch" or target.type != "cpu" or has_bf16 or precision != "no":
             return Runtime("torch", precision, target)
-        if not onnx_available():
-            notice("this CPU has no native bf16 and onnxruntime is not installed: using torch fp32 "
-                   "(pip install 'spokenqa[onnx]' for the faster ONNX Runtime backend)")
+        missing = onnx_missing()
+        if missing:
+            notice(f"this CPU has no native bf16 and the ONNX backend is not installed (missing {', '.join(missing)}): "
+                   "using torch fp32 (pip install 'spokenqa[onnx]' for the ONNX Runtime backend)")
             return Runtime("torch", precision, target)
-    elif not onnx_available():
-        raise ConfigError(MISSING_ONNXRUNTIME)
+    else:
+        missing = onnx_missing()
+        if missing:
+            raise ConfigError(f"the ONNX backend needs {', '.join(missing)}: pip install 'spokenqa[onnx]' "
+                              "(or use --backend torch)")
     return Runtime("onnx", quantize or "fp32", target)
 
 
