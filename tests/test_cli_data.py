@@ -110,9 +110,9 @@ def test_convert_synth_command(tmp_path: Path, capsys: pytest.CaptureFixture[str
 
 @pytest.mark.parametrize("content, message", [
     ("{nope", r"in\.json: not valid JSON \(line 1, column 2"),
-    ("[1, 2]", r"in\.json: not SQuAD format"),
+    ("[1, 2]", r"in\.json: expected a JSON object with a 'data' list"),
     ('{"data": [{"paragraphs": [{"context": 3, "qas": []}]}]}',
-     r"in\.json: data\[0\]\.paragraphs\[0\]: expected an object with a 'context' string"),
+     r"in\.json: article 0, paragraph 0: 'context' must be str, got int"),
 ])
 def test_bad_input_raises_data_error(tmp_path: Path, content: str, message: str) -> None:
     src = tmp_path / "in.json"

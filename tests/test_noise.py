@@ -15,9 +15,9 @@ from spokenqa.corpus.noise import (
     add_asr_noise,
     find_cmudict,
     load_lexicon,
-    word_error_rate,
 )
 from spokenqa.errors import ConfigError
+from spokenqa.metrics import word_error_rate
 
 # A tiny pronouncing dictionary (cmudict format) so the tests need no download and run fast.
 CMU = """\

@@ -180,12 +180,12 @@ def test_unmappable_answer_is_counted_not_shifted() -> None:
 
 
 def test_bad_shape_raises_data_error_with_place() -> None:
-    with pytest.raises(DataError, match=r"x\.json: not SQuAD format"):
+    with pytest.raises(DataError, match=r"x\.json: expected a JSON object with a 'data' list"):
         spokenize_squad({"articles": []}, source="x.json")
     data = _squad("Some text.", [("text", 5)])
     del data["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"]
-    with pytest.raises(DataError, match=r"x\.json: data\[0\]\.paragraphs\[0\]\.qas\[0\] "
-                                        r"\(id q0\)\.answers\[0\]"):
+    with pytest.raises(DataError, match=r"x\.json: article 0 \('T'\), paragraph 0, question 'q0', answer 0: "
+                                        r"missing 'answer_start'"):
         spokenize_squad(data, source="x.json")
 
 

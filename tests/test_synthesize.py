@@ -91,7 +91,7 @@ def test_load_tasks_order_and_errors(squad_file, tmp_path):
     with pytest.raises(DataError, match="bad.json: not valid JSON"):
         load_tasks(bad)
     bad.write_text('{"data": [{"paragraphs": [{"qas": []}]}]}')
-    with pytest.raises(DataError, match=r"data\[0\].paragraphs\[0\] has no 'context'"):
+    with pytest.raises(DataError, match=r"article 0, paragraph 0: missing 'context'"):
         load_tasks(bad)
 
 

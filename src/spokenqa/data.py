@@ -8,6 +8,7 @@ counted in `DataStats`, so the run's report says how much of the file was used.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,14 +92,65 @@ def _field(obj: Any, key: str, kind: type, where: str) -> Any:
     return value
 
 
-def _nearest(context: str, text: str, start: int) -> int:
-    """Offset of the occurrence of `text` in `context` nearest to `start`, or -1."""
-    best, pos = -1, context.find(text)
-    while pos != -1:
-        if best == -1 or abs(pos - start) < abs(best - start):
-            best = pos
-        pos = context.find(text, pos + 1)
+def place(source: str | Path, a_idx: int, article: Any, p_idx: int | None = None,
+          q_idx: int | None = None, qa: Any = None) -> str:
+    """How every message names a place in a SQuAD file: `FILE: article 3 ('Normans'),
+    paragraph 2, question 'id'` (the question's index where it has no string id)."""
+    title = article.get("title", "") if isinstance(article, dict) else ""
+    title = title if isinstance(title, str) else str(title)
+    where = f"{source}: article {a_idx} ({title!r})" if title else f"{source}: article {a_idx}"
+    if p_idx is not None:
+        where += f", paragraph {p_idx}"
+    if q_idx is not None:
+        qid = qa.get("id") if isinstance(qa, dict) else None
+        where += f", question {qid!r}" if isinstance(qid, str) and qid else f", question {q_idx}"
+    return where
+
+
+def validate_squad(data: Any, source: str | Path = "<data>", require_answers: bool = True) -> None:
+    """Check the SQuAD v1.1 shape (the data tools' input); a DataError names the first bad place
+    as `load_squad` does."""
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise DataError(f"{source}: expected a JSON object with a 'data' list (SQuAD v1.1 format)")
+    for a_idx, article in enumerate(data["data"]):
+        paragraphs = _field(article, "paragraphs", list, place(source, a_idx, article))
+        for p_idx, paragraph in enumerate(paragraphs):
+            where_par = place(source, a_idx, article, p_idx)
+            _field(paragraph, "context", str, where_par)
+            for q_idx, qa in enumerate(_field(paragraph, "qas", list, where_par)):
+                where_q = place(source, a_idx, article, p_idx, q_idx, qa)
+                _field(qa, "id", str, where_q)
+                _field(qa, "question", str, where_q)
+                if not require_answers and "answers" not in qa:
+                    continue
+                for n, answer in enumerate(_field(qa, "answers", list, where_q)):
+                    _field(answer, "text", str, f"{where_q}, answer {n}")
+                    _field(answer, "answer_start", int, f"{where_q}, answer {n}")
+
+
+def nearest_occurrence(text: str, needle: str, near: int, whole_word: bool = False,
+                       max_dist: int | None = None) -> int:
+    """Start of the occurrence of `needle` in `text` nearest `near` (the first of equally near
+    ones), or -1: where an answer whose offset is off really is. `whole_word`: only occurrences
+    not inside a longer word ("ten" not in "often"; lower-case text). `max_dist`: farther hits
+    count as not found, so a common answer ("two") is not taken from another sentence."""
+    if not needle:
+        return -1
+    if whole_word:
+        starts = (m.start() for m in re.finditer(r"(?<![a-z])" + re.escape(needle) + "(?![a-z])", text))
+    else:
+        starts = _find_all(text, needle)
+    best = min(starts, key=lambda pos: abs(pos - near), default=-1)
+    if best >= 0 and max_dist is not None and abs(best - near) > max_dist:
+        return -1
     return best
+
+
+def _find_all(text: str, needle: str):
+    pos = text.find(needle)
+    while pos != -1:
+        yield pos
+        pos = text.find(needle, pos + 1)
 
 
 def load_squad(
@@ -125,11 +177,10 @@ def load_squad(
     for a_idx, article in enumerate(root["data"]):
         title = article.get("title", "") if isinstance(article, dict) else ""
         title = title if isinstance(title, str) else str(title)
-        where_article = f"{path}: article {a_idx} ({title!r})" if title else f"{path}: article {a_idx}"
-        paragraphs = _field(article, "paragraphs", list, where_article)
+        paragraphs = _field(article, "paragraphs", list, place(path, a_idx, article))
         stats.articles += 1
         for p_idx, paragraph in enumerate(paragraphs):
-            where_par = f"{where_article}, paragraph {p_idx}"
+            where_par = place(path, a_idx, article, p_idx)
             context = _field(paragraph, "context", str, where_par)
             qas = _field(paragraph, "qas", list, where_par)
             stats.paragraphs += 1
@@ -141,8 +192,7 @@ def load_squad(
                 stats.note(f"{where_par}: empty context; {len(qas)} question(s) dropped")
                 continue
             for q_idx, qa in enumerate(qas):
-                qid = qa.get("id") if isinstance(qa, dict) else None
-                where_q = f"{where_par}, question {qid!r}" if qid else f"{where_par}, question {q_idx}"
+                where_q = place(path, a_idx, article, p_idx, q_idx, qa)
                 qid = _field(qa, "id", str, where_q)
                 question = _field(qa, "question", str, where_q)
                 if not question.strip():
@@ -196,7 +246,7 @@ def _check_answers(
             stats.note(f"{where_a}: empty answer skipped")
             continue
         if start < 0 or context[start : start + len(text)] != text:
-            repaired = _nearest(context, text, start)
+            repaired = nearest_occurrence(context, text, start)
             if repaired < 0:
                 stats.answers_skipped += 1
                 stats.note(f"{where_a}: {text[:40]!r} not in the context; skipped")

@@ -3,6 +3,8 @@
 - `official`: the SQuAD v1.1 evaluation script's definition (lower-case, strip punctuation and the
   articles a/an/the, collapse whitespace; per question the max over its gold answers; mean over
   questions; percent). Comparable with every published SQuAD / Spoken-SQuAD number.
+- transcript word error rate (`word_error_rate`): ASR output against its source text, both
+  through `wer_text`; used for simulated noise and for real transcripts alike.
 - `reference`: the reference study's definition (per answer entry, whitespace normalisation only,
   EM, token F1, and corpus-level WER from jiwer between gold and predicted strings; fractions).
   Kept so the study's table can be reproduced; it scores the same prediction once per gold entry.
@@ -26,6 +28,24 @@ def normalize_answer(s: str) -> str:
     """SQuAD v1.1: lower case, no punctuation, no articles, single spaces."""
     s = "".join(ch for ch in s.lower() if ch not in _PUNCT)
     return " ".join(_ARTICLES.sub(" ", s).split())
+
+
+def wer_text(text: str) -> str:
+    """A transcript or its source as words for WER: lower case, apostrophes dropped, anything
+    but a-z and 0-9 a space. (Digits stay digits: spokenise a source first to compare it with
+    ASR output, which has none.)"""
+    text = text.lower().replace("'", "")
+    return " ".join(re.sub(r"[^a-z0-9 ]", " ", text).split())
+
+
+def word_error_rate(refs: list[str], hyps: list[str]) -> jiwer.WordOutput | None:
+    """Corpus WER of `hyps` against `refs` through `wer_text` (pairs whose reference is empty
+    are left out; None if none is left): `.wer`, `.substitutions`, `.deletions`, `.insertions`."""
+    pairs = [(wer_text(r), wer_text(h)) for r, h in zip(refs, hyps)]
+    pairs = [(r, h) for r, h in pairs if r]
+    if not pairs:
+        return None
+    return jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
 
 
 def _f1(pred_tokens: list[str], gold_tokens: list[str]) -> float:

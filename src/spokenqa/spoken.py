@@ -28,20 +28,18 @@ from typing import Any
 
 from num2words import num2words
 
-from spokenqa.errors import DataError
+from spokenqa.data import nearest_occurrence, place, validate_squad
 
 __all__ = [
     "Piece",
     "SpokenText",
     "SpokenizeStats",
-    "find_nearest",
     "locate_answer",
     "number_words",
     "spokenize",
     "spokenize_answer",
     "spokenize_squad",
     "spokenize_with_map",
-    "validate_squad",
 ]
 
 # --------------------------------------------------------------------------------------------
@@ -560,55 +558,7 @@ class SpokenizeStats:
         }
 
 
-def validate_squad(data: Any, source: str = "<data>") -> None:
-    """Check the SQuAD v1.1 shape; raise DataError naming the file and the first bad place."""
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise DataError(f"{source}: not SQuAD format: expected an object with a 'data' list")
-    for ai, art in enumerate(data["data"]):
-        where = f"{source}: data[{ai}]"
-        if not isinstance(art, dict) or not isinstance(art.get("paragraphs"), list):
-            raise DataError(f"{where}: expected an object with a 'paragraphs' list")
-        for pi, par in enumerate(art["paragraphs"]):
-            pw = f"{where}.paragraphs[{pi}]"
-            if not isinstance(par, dict) or not isinstance(par.get("context"), str):
-                raise DataError(f"{pw}: expected an object with a 'context' string")
-            if not isinstance(par.get("qas"), list):
-                raise DataError(f"{pw}: expected a 'qas' list")
-            for qi, qa in enumerate(par["qas"]):
-                qw = f"{pw}.qas[{qi}]"
-                if not isinstance(qa, dict) or not isinstance(qa.get("question"), str):
-                    raise DataError(f"{qw}: expected an object with a 'question' string")
-                qw = f"{pw}.qas[{qi}] (id {qa.get('id', '?')})"
-                if not isinstance(qa.get("answers"), list):
-                    raise DataError(f"{qw}: expected an 'answers' list")
-                for ni, ans in enumerate(qa["answers"]):
-                    if not (isinstance(ans, dict) and isinstance(ans.get("text"), str)
-                            and isinstance(ans.get("answer_start"), int)
-                            and not isinstance(ans.get("answer_start"), bool)):
-                        raise DataError(f"{qw}.answers[{ni}]: expected 'text' (string) and "
-                                        "'answer_start' (integer)")
-
-
 _WORD_EDGE = "(?<![a-z])"
-
-
-def find_nearest(haystack: str, needle: str, near: int, max_dist: int | None = None) -> int:
-    """Start of the whole-word occurrence of ``needle`` nearest ``near``, or -1.
-
-    Whole-word because "ten" must not match inside "often". ``max_dist`` bounds how far from
-    the expected place a hit may be, so a common answer ("two") is not taken from another
-    sentence.
-    """
-    if not needle:
-        return -1
-    best, best_d = -1, None
-    for m in re.finditer(_WORD_EDGE + re.escape(needle) + "(?![a-z])", haystack):
-        d = abs(m.start() - near)
-        if best_d is None or d < best_d:
-            best, best_d = m.start(), d
-    if best_d is not None and max_dist is not None and best_d > max_dist:
-        return -1
-    return best
 
 
 def locate_answer(st: SpokenText, start: int, text: str) -> tuple[int, str, str]:
@@ -630,7 +580,7 @@ def locate_answer(st: SpokenText, start: int, text: str) -> tuple[int, str, str]
         s, e = mapped
         if ctx[s:e] == spoken:
             return s, spoken, "exact"
-        found = find_nearest(ctx, spoken, s, max(60, 2 * len(spoken)))
+        found = nearest_occurrence(ctx, spoken, s, whole_word=True, max_dist=max(60, 2 * len(spoken)))
         return found, spoken, ("searched" if found >= 0 else "not near its place")
     # No trustworthy position (offset not pointing at the text, as in files whose offsets
     # refer to another version of the context): accept only an answer that occurs once.
@@ -679,7 +629,7 @@ def spokenize_squad(data: dict[str, Any], *, source: str = "<data>",
                         stats.answers_unmapped += 1
                         if len(stats.examples) < max_examples:
                             stats.examples.append({
-                                "place": f"data[{ai}].paragraphs[{pi}]",
+                                "place": place(source, ai, art, pi),
                                 "id": qa.get("id"), "answer": ans["text"], "spoken": spoken,
                                 "reason": how,
                                 "context": _snippet(st, ans["answer_start"]),

@@ -92,7 +92,7 @@ def add_data_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[ty
 
 def _read_squad(src: Path) -> dict[str, Any]:
     """A SQuAD-format file, its shape validated (the shape the transforms walk)."""
-    from spokenqa.spoken import validate_squad
+    from spokenqa.data import validate_squad
 
     data = read_json(src)
     validate_squad(data, str(src))

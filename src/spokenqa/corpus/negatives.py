@@ -54,7 +54,7 @@ def add_negatives(
     the most similar other paragraph of the same article that holds none of its answers (for an
     article of one paragraph: the most similar of `_SAMPLED` paragraphs drawn from the file).
 
-    `data` must be valid SQuAD (`spokenqa.spoken.validate_squad`); it is not changed.
+    `data` must be valid SQuAD (`spokenqa.data.validate_squad`); it is not changed.
     """
     rng = random.Random(seed)
     stats = NegativeStats()

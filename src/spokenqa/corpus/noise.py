@@ -33,11 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import jiwer
-
+from spokenqa.data import nearest_occurrence, place, validate_squad
 from spokenqa.errors import ConfigError, DataError
 from spokenqa.files import atomic_write_json, cache_dir
-from spokenqa.spoken import validate_squad
+from spokenqa.metrics import word_error_rate
 
 __all__ = [
     "DEFAULT_OP_WEIGHTS",
@@ -46,7 +45,6 @@ __all__ = [
     "add_asr_noise",
     "find_cmudict",
     "load_lexicon",
-    "word_error_rate",
 ]
 
 CMUDICT_ENV = "SPOKENQA_CMUDICT"
@@ -294,19 +292,6 @@ class NoiseStats:
         }
 
 
-def _wer_text(s: str) -> str:
-    return " ".join(re.sub(r"[^\w' ]+", " ", s.lower()).split())
-
-
-def word_error_rate(refs: list[str], hyps: list[str]) -> jiwer.WordOutput | None:
-    """Corpus WER of ``hyps`` against ``refs`` ignoring case and punctuation (None if empty)."""
-    pairs = [(_wer_text(r), _wer_text(h)) for r, h in zip(refs, hyps)]
-    pairs = [(r, h) for r, h in pairs if r]
-    if not pairs:
-        return None
-    return jiwer.process_words([r for r, _ in pairs], [h for _, h in pairs])
-
-
 class _Noiser:
     """Applies noise paragraph by paragraph with one RNG and a carried error budget."""
 
@@ -464,18 +449,6 @@ class _Noiser:
         return noisy, starts
 
 
-def _locate(context: str, start: int, text: str) -> int:
-    """Answer start in ``context``: the given one if it matches, else the nearest exact hit."""
-    if context[start:start + len(text)] == text:
-        return start
-    best, pos = -1, context.find(text)
-    while pos >= 0:
-        if best < 0 or abs(pos - start) < abs(best - start):
-            best = pos
-        pos = context.find(text, pos + 1)
-    return best
-
-
 def add_asr_noise(squad: dict[str, Any], rate: float, seed: int = 0, *,
                   lexicon: Lexicon | None = None, source: str = "<data>",
                   op_weights: dict[str, float] | None = None,
@@ -521,7 +494,7 @@ def add_asr_noise(squad: dict[str, Any], rate: float, seed: int = 0, *,
                 row = []
                 for ans in qa["answers"]:
                     stats.answers += 1
-                    pos = _locate(ctx, ans["answer_start"], ans["text"]) if ans["text"] else -1
+                    pos = nearest_occurrence(ctx, ans["text"], ans["answer_start"])
                     if pos < 0:
                         row.append(-1)
                         continue
@@ -544,7 +517,7 @@ def add_asr_noise(squad: dict[str, Any], rate: float, seed: int = 0, *,
                     if new_start < 0 or noisy[new_start:new_start + len(ans["text"])] != ans["text"]:
                         stats.answers_dropped += 1
                         if len(stats.examples) < max_examples:
-                            stats.examples.append({"place": f"data[{ai}].paragraphs[{pi}]",
+                            stats.examples.append({"place": place(source, ai, art, pi),
                                                    "id": qa.get("id"), "answer": ans["text"]})
                         continue
                     new_ans = dict(ans)

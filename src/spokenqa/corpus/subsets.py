@@ -1,6 +1,6 @@
 """Parts of a SQuAD-format file: a seeded sample of its questions (to mix training sets in fixed
 proportions), and the file without the paragraphs a synth set speaks (so that set can validate a
-model trained on the rest). Both take valid SQuAD (`spokenqa.spoken.validate_squad`) and return a
+model trained on the rest). Both take valid SQuAD (`spokenqa.data.validate_squad`) and return a
 new dict; `spokenqa data sample` and `data holdout` run them.
 """
 

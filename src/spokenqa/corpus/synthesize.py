@@ -17,7 +17,6 @@ the paragraphs already in the file.
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
 import re
@@ -78,26 +77,15 @@ def load_tasks(
     """Paragraphs of a SQuAD v1.1 JSON file in document order, or shuffled with
     ``random.Random(seed)`` (seed 42 gives the order of shared/data/synth), the first
     ``max_paragraphs`` of them."""
+    from spokenqa.data import validate_squad
+    from spokenqa.files import read_json
+
     path = Path(in_json)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            data = json.load(fh)
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except json.JSONDecodeError as exc:
-        raise DataError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno})") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read: {exc}") from None
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise DataError(f"{path}: not SQuAD JSON (no top-level 'data' list)")
+    data = read_json(path)
+    validate_squad(data, path, require_answers=False)
     keys: list[tuple[int, int]] = []
     for a, article in enumerate(data["data"]):
-        paragraphs = article.get("paragraphs") if isinstance(article, dict) else None
-        if not isinstance(paragraphs, list):
-            raise DataError(f"{path}: data[{a}] has no 'paragraphs' list")
-        for p, para in enumerate(paragraphs):
-            if not isinstance(para, dict) or not isinstance(para.get("context"), str):
-                raise DataError(f"{path}: data[{a}].paragraphs[{p}] has no 'context' string")
+        for p in range(len(article["paragraphs"])):
             keys.append((a, p))
     if seed is not None:
         random.Random(seed).shuffle(keys)
@@ -294,29 +282,17 @@ def write_squad(out_jsonl: str | os.PathLike[str], squad_json: str | os.PathLike
 # Evaluation helper
 
 
-def _wer_text(text: str) -> str:
-    text = text.lower().replace("'", "")
-    return " ".join(re.sub(r"[^a-z0-9 ]", " ", text).split())
-
-
 def transcript_wer(rows: Iterable[dict[str, Any]]) -> float:
     """Word error rate of ``transcript`` against ``context`` over result rows: the context is
     spokenized (``spokenqa.spoken.spokenize``: digits read as words, lower case), then both
-    sides lose punctuation and apostrophes. This reads 23.4% on shared/data/synth (its README,
+    sides go through ``spokenqa.metrics.wer_text`` (punctuation and apostrophes dropped). This reads 23.4% on shared/data/synth (its README,
     with a slightly different normalisation: 23.8%)."""
-    import jiwer
-
+    from spokenqa.metrics import word_error_rate
     from spokenqa.spoken import spokenize
 
-    refs, hyps = [], []
-    for row in rows:
-        ref = _wer_text(spokenize(row["context"]))
-        if ref:
-            refs.append(ref)
-            hyps.append(_wer_text(row["transcript"]))
-    if not refs:
-        return 0.0
-    return float(jiwer.wer(refs, hyps))
+    rows = list(rows)
+    measured = word_error_rate([spokenize(row["context"]) for row in rows], [row["transcript"] for row in rows])
+    return measured.wer if measured else 0.0
 
 
 __all__ = [
