@@ -188,3 +188,16 @@ def test_evaluate_and_stats_print_the_same_answer_counts(tiny_checkpoint, tmp_pa
     assert json.loads(captured.out)["reference"]["answers"] == 27
     assert main(["stats", "--data", str(path), "--out", str(tmp_path / "st")]) == 0
     assert line in capsys.readouterr().err.splitlines()
+
+
+def test_version_is_written_once(capsys):
+    """pyproject takes the version from spokenqa.__version__; the CLI and the installed metadata
+    report that one."""
+    from importlib.metadata import version
+
+    import spokenqa
+
+    assert 'dynamic = ["version"]' in (ROOT / "pyproject.toml").read_text()
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"spokenqa {spokenqa.__version__}" == f"spokenqa {version('spokenqa')}"

@@ -15,6 +15,7 @@ import argparse
 import os
 import sys
 
+from spokenqa import __version__
 from spokenqa.cli.ask import add_ask_parser
 from spokenqa.cli.audio import add_speak_parser, add_synthesize_parser, add_transcribe_parser
 from spokenqa.cli.common import SAMPLE
@@ -42,6 +43,7 @@ PARSERS = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spokenqa", description="Extractive question answering over spoken content.")
+    parser.add_argument("--version", action="version", version=f"spokenqa {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     for add in PARSERS:
         add(sub)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from spokenqa.audio.asr import ENGINES
 from spokenqa.backends import add_backend_args
 from spokenqa.cli.args import port, positive
 from spokenqa.errors import ConfigError
@@ -27,7 +28,7 @@ def add_serve_parser(sub) -> None:
                    help="a folder written by `spokenqa train` or `export` (default: the shipped model)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=8000, help="default 8000; 0: any free port")
-    p.add_argument("--engine", default="pocketsphinx", choices=("pocketsphinx", "whisper"), help="ASR for uploads")
+    p.add_argument("--engine", default="pocketsphinx", choices=ENGINES, help="ASR for uploads")
     p.add_argument("--threads", type=positive(int), metavar="N", help="CPU threads of the model, torch's or ONNX Runtime's (default: torch's)")
     p.add_argument("--device", metavar="DEV", help="cpu | cuda (default: cuda when present)")
     p.add_argument("--max-body-bytes", type=positive(int), metavar="N", default=Limits.max_body_bytes,

@@ -34,6 +34,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from spokenqa import __version__
 from spokenqa.checkpoint import resolve_checkpoint
 from spokenqa.errors import ConfigError, SpokenQAError
 from spokenqa.serve import pages
@@ -89,7 +90,7 @@ def create_app(
         qa.answer("is it ready", context="the model is ready.")  # first call pays the lazy set-up
     app = FastAPI(
         title="spokenqa",
-        version=_version(),
+        version=__version__,
         summary="Extractive question answering over speech transcripts and recordings",
         description=(
             "Ask questions over a transcript (`context`) or an uploaded recording "
@@ -206,15 +207,6 @@ async def health(request: Request) -> HealthOut:
     return HealthOut(status="ok", model=str(service.qa.cfg.model), checkpoint=service.checkpoint,
                      **service.qa.runtime.to_dict(), engine=service.engine, transcripts=len(service.store),
                      pending=service.pending, limits=asdict(service.limits))
-
-
-def _version() -> str:
-    try:
-        from importlib.metadata import version
-
-        return version("spokenqa")
-    except Exception:  # noqa: BLE001 - not installed as a distribution
-        return "0"
 
 
 def _safe_name(filename: str | None) -> str:
