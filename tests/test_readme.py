@@ -137,3 +137,5 @@ def test_readme_commands_run_as_written(tmp_path, tiny_model_dir):
     assert done.returncode == 0, log[-6000:]
     assert "Traceback" not in log, log[-6000:]
     assert (work / "runs" / "demo" / "report.md").is_file() and (work / "runs" / "demo" / "hf" / "config.json").is_file()
+    ddp = json.loads((work / "runs" / "ddp" / "summary.json").read_text())  # the DDP line trained
+    assert ddp["processes"] == 2 and ddp["steps"] >= 1 and (work / "runs" / "ddp" / "best").is_dir()

@@ -224,6 +224,14 @@ def test_accelerate_launch_runs_ddp_with_two_cpu_processes(tmp_path, tiny_model_
     assert (out / "best" / "model.safetensors").is_file()
     # the main process evaluated mid-epoch while the other waited at the next all-reduce
     assert [c["step"] for c in json.loads((out / "curve.json").read_text())] == [1, 2]
+    assert done.stdout.count('"status"') == 1 and done.stderr.count("scores per epoch") == 1, "one report"
+    # a batch larger than the data: one batch for two processes, so no step is possible: said, not "finished"
+    cmd[cmd.index("--batch-size") + 1] = "32"
+    cmd[cmd.index("--out") + 1] = str(tmp_path / "none")
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"})
+    assert done.returncode != 0 and "no training step possible" in done.stderr
+    assert not (tmp_path / "none" / "summary.json").exists()
 
 
 @pytest.mark.slow

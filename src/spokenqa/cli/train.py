@@ -123,6 +123,8 @@ def train_command(args: argparse.Namespace) -> int:
 
     with no_outputs_on_failure(Path(cfg.out_dir)):
         summary = train(cfg, resume=args.resume)
+    if not summary["main_process"]:  # a multi-process run (accelerate launch) reports once
+        return 130 if summary["status"] == "interrupted" else 0
     history_file = Path(cfg.out_dir) / "history.json"
     history = json.loads(history_file.read_text()) if history_file.is_file() else []
     if history:  # the run's numbers as report.md shows them; on stderr: stdout stays one JSON object
