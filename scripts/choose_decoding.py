@@ -1,6 +1,8 @@
 """Choose the decoding settings (decoder rule and answer-length cap) on a VALIDATION set.
 
-The settings are a choice like any hyper-parameter: picking them by their effect on the
+The decoders are spokenqa.decode's: `argmax` (the reference), `nbest` (probability pooled per
+answer text) and `pipeline` (transformers' rule: the single most probable span), the last two
+under each answer cap. The settings are a choice like any hyper-parameter: picking them by their effect on the
 Spoken-SQuAD test would overstate the test score. This script runs the model once over a
 validation file (the Festival+Sphinx set held out from the release training data:
 runs/data/synth_val.json, built by scripts/release_model.sh), keeps every window's start/end
@@ -44,7 +46,7 @@ def main() -> None:
     print(f"{args.data}: {len(examples)} questions, {len(features)} windows, forward pass "
           f"{time.time() - t0:.1f} s ({precision})\n")
 
-    grid = [("argmax", 0)] + [("nbest", cap) for cap in sorted(args.caps)]
+    grid = [("argmax", 0)] + [(decoder, cap) for decoder in ("nbest", "pipeline") for cap in sorted(args.caps)]
     rows = []
     for decoder, cap in grid:
         predictions = decode(examples, features, start, end, decoder, args.n_best, cap or 10**6)
