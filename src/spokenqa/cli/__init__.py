@@ -24,7 +24,7 @@ from spokenqa.cli.evaluate import add_evaluate_parser, add_predict_parser, add_s
 from spokenqa.cli.export import add_export_parser
 from spokenqa.cli.serve import add_serve_parser
 from spokenqa.cli.train import add_train_parser
-from spokenqa.errors import SpokenQAError
+from spokenqa.errors import SpokenQAError, notice
 
 PARSERS = (
     add_train_parser,
@@ -64,10 +64,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except SpokenQAError as e:
-        print(f"spokenqa: error: {e}", file=sys.stderr)
+        notice(f"error: {e}")
         return e.exit_status
     except KeyboardInterrupt:
-        print("spokenqa: interrupted", file=sys.stderr)
+        notice("interrupted")
         return 130
     except BrokenPipeError:  # `spokenqa ... | head`: the reader left; stop quietly like other tools
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:
         if os.environ.get("SPOKENQA_DEBUG"):
             raise
-        print(f"spokenqa: internal error: {type(e).__name__}: {e} (set SPOKENQA_DEBUG=1 for a traceback)", file=sys.stderr)
+        notice(f"internal error: {type(e).__name__}: {e} (set SPOKENQA_DEBUG=1 for a traceback)")
         return 1
 
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 from spokenqa.audio.asr import ENGINES
 from spokenqa.backends import add_backend_args
 from spokenqa.cli.args import positive
 from spokenqa.cli.common import CHECKPOINT_HELP, choose_checkpoint
-from spokenqa.errors import ConfigError
+from spokenqa.errors import ConfigError, notice
 
 
 def add_ask_parser(sub) -> None:
@@ -79,7 +78,7 @@ def ask_command(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload, ensure_ascii=False))
         return 0
-    print(f"spokenqa: answered with {qa.runtime}", file=sys.stderr)
+    notice(f"answered with {qa.runtime}")
     for r in results:
         print(f"Q: {r.question}")
         for rank, a in enumerate(r.answers, 1):

@@ -14,7 +14,7 @@ import sys
 from spokenqa.audio.asr import ENGINES
 from spokenqa.audio.tts import DEFAULT_VOICE
 from spokenqa.cli.args import positive
-from spokenqa.errors import ConfigError
+from spokenqa.errors import ConfigError, notice
 
 
 def add_synthesize_parser(sub) -> None:
@@ -69,7 +69,7 @@ def synthesize_command(args: argparse.Namespace) -> int:
         print(f"{args.squad_json}: {a.get('questions_kept')} of {a.get('questions')} questions "
               "kept after answer alignment", file=sys.stderr)
     if stats.failed:
-        print(f"spokenqa: {stats.failed} paragraph(s) failed; rerun to retry them", file=sys.stderr)
+        notice(f"{stats.failed} paragraph(s) failed; rerun to retry them")
         return 1
     return 0
 
@@ -160,8 +160,8 @@ def _transcribe_many(args: argparse.Namespace) -> int:
     print(stats.summary(), file=sys.stderr)
     failed = stats.failed + stats.skipped_errors
     if failed:
-        print(f"spokenqa: {failed} recording(s) failed: see their error lines in {args.out} (delete "
-              "them and rerun to try again)", file=sys.stderr)
+        notice(f"{failed} recording(s) failed: see their error lines in {args.out} (delete "
+               "them and rerun to try again)")
         return 1
     return 0
 

@@ -8,12 +8,11 @@ built, before any input is checked.
 from __future__ import annotations
 
 import contextlib
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spokenqa.errors import ConfigError
+from spokenqa.errors import ConfigError, notice
 from spokenqa.files import atomic_write_json
 
 if TYPE_CHECKING:
@@ -62,7 +61,7 @@ def data_or_sample(data: str | None) -> str:
     """--data, or the built-in sample (said on stderr)."""
     if data is not None:
         return data
-    print(f"spokenqa: no --data given: using the built-in sample {SAMPLE.name}", file=sys.stderr)
+    notice(f"no --data given: using the built-in sample {SAMPLE.name}")
     return str(SAMPLE)
 
 
@@ -78,7 +77,7 @@ def choose_checkpoint(checkpoint: str | None) -> tuple[Path, RunConfig]:
         from spokenqa.checkpoint import resolve_checkpoint
 
         folder = resolve_checkpoint(None)
-        print(f"spokenqa: no --checkpoint given: using the shipped model {folder}", file=sys.stderr)
+        notice(f"no --checkpoint given: using the shipped model {folder}")
     return folder, checkpoint_config(folder).for_inference()
 
 

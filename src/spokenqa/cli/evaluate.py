@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import sys
 from pathlib import Path
 
 from spokenqa.backends import add_backend_args
@@ -25,7 +24,7 @@ from spokenqa.cli.common import (
     write_json,
 )
 from spokenqa.config import DECODERS
-from spokenqa.errors import ConfigError
+from spokenqa.errors import ConfigError, notice
 
 
 def _add_decoding_args(p: argparse.ArgumentParser) -> None:
@@ -86,7 +85,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
         from spokenqa.inference import answer_texts, evaluate_examples, nbest_lists
 
         result = evaluate_examples(model, tokenizer, examples, cfg, runtime.precision, progress=True)
-        print(f"spokenqa: {stats.summary()}", file=sys.stderr)
+        notice(f"{stats.summary()}")
         print(json.dumps({**result.scores, **runtime.to_dict()}, indent=2))
         if out is not None:
             write_json(out / "metrics.json", result.metrics(**runtime.to_dict(), data=stats.to_dict()))
@@ -139,7 +138,7 @@ def stats_command(args: argparse.Namespace) -> int:
     cfg = preset("cpu").replace(model=args.model, max_length=args.max_length).validate()
     with no_outputs_on_failure(Path(args.out)):
         summary = write_stats(Path(args.data), cfg, output_folder(Path(args.out)))
-    print(f"spokenqa: {DataStats(**summary['data']).summary()}", file=sys.stderr)
+    notice(f"{DataStats(**summary['data']).summary()}")
     print(json.dumps(summary, indent=2))
     return 0
 

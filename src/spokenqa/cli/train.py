@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from spokenqa.cli.common import SAMPLE, no_outputs_on_failure
 from spokenqa.config import DECODERS
-from spokenqa.errors import ConfigError
+from spokenqa.errors import ConfigError, notice
 
 if TYPE_CHECKING:
     from spokenqa.config import RunConfig
@@ -108,7 +108,7 @@ def _new_config(args: argparse.Namespace, overrides: dict[str, Any]) -> RunConfi
     train_files, eval_file = args.train, args.eval
     if not train_files:
         train_files, eval_file = [str(SAMPLE)], eval_file or str(SAMPLE)
-        print(f"spokenqa: no --train given: using the built-in sample {SAMPLE.name}", file=sys.stderr)
+        notice(f"no --train given: using the built-in sample {SAMPLE.name}")
     cfg = preset(args.preset).replace(train_files=train_files, eval_file=eval_file, out_dir=args.out, **overrides)
     for path in (*cfg.train_files, *([cfg.eval_file] if cfg.eval_file else [])):
         if not Path(path).is_file():
@@ -133,7 +133,7 @@ def train_command(args: argparse.Namespace) -> int:
         print(f"scores per epoch on {cfg.eval_file or '(no eval file)'}:\n{epoch_table(history)}", file=sys.stderr)
     print(json.dumps({k: summary[k] for k in ("status", "epochs_done", "steps", "best", "wall_seconds")}, indent=2))
     if summary["status"] == "interrupted":
-        print(f"spokenqa: {summary['message']}", file=sys.stderr)
+        notice(f"{summary['message']}")
         return 130
     return 0
 
