@@ -93,7 +93,7 @@ def test_cli_transcribe_batch(recordings: Path, tmp_path: Path, capsys):
     listing.write_text(f"{recordings / 'a.wav'}\n{recordings / 'notes.wav'}\n")
     assert main(["transcribe", str(listing), "--out", str(out), "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "1 recordings transcribed, 0 already done, 1 failed" in err
+    assert "1 recording transcribed, 0 already done, 1 failed" in err
     assert f"see their error lines in {out}" in err
     assert len(out.read_text().splitlines()) == 2
 

@@ -201,3 +201,29 @@ def test_version_is_written_once(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert capsys.readouterr().out.strip() == f"spokenqa {spokenqa.__version__}" == f"spokenqa {version('spokenqa')}"
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--batch-size", "-1"], "--batch-size must be positive, got -1"),
+    (["--lr", "-1"], "--lr must be > 0, got -1.0"),
+    (["--warmup-ratio", "1.5"], "--warmup-ratio must be in [0, 1), got 1.5"),
+    (["--epochs", "0"], "--epochs must be >= 1, got 0"),
+])
+def test_train_flags_are_checked_before_loading_and_named_as_flags(flags, message, tmp_path):
+    """A bad training flag is one line naming the flag and its value, before torch is imported."""
+    code = ("import sys; from spokenqa.cli import main; rc = main(sys.argv[1:]); "
+            "print('torch' in sys.modules, file=sys.stderr); sys.exit(rc)")
+    done = subprocess.run([sys.executable, "-c", code, "train", "--out", str(tmp_path / "run"), *flags],
+                          capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and lines[-2] == f"spokenqa: error: {message}" and lines[-1] == "False", lines
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_help_shows_choices_and_defaults(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("{linear,reference}", "{ce,focal}", "{nbest,pipeline,argmax}", "{reference,cpu}",
+                  "cpu preset: 0.0003", "cpu preset: 32"):
+        assert shown in text, shown

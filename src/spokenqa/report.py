@@ -211,7 +211,7 @@ def write_report(
 
 Status: **{summary['status']}**{f" ({summary['message']})" if summary.get('message') else ''}.
 Preset `{cfg.preset}`, model `{cfg.model}`, head `{cfg.head}`, loss `{cfg.loss}`, decoder `{cfg.decoder}`,
-precision `{summary['precision']}`, {summary['processes']} process(es).
+precision `{'fp32' if summary['precision'] == 'no' else summary['precision']}`, {summary['processes']} process(es).
 {summary['train_examples']} training questions -> {summary['train_windows']} windows;
 {summary['eval_questions']} evaluation questions; {summary['steps']} optimiser steps;
 wall time {summary['wall_seconds']:.0f} s. Best epoch by `{cfg.select_metric}`: {(summary.get('best') or {}).get('epoch', '-')}.

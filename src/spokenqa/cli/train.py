@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from spokenqa.cli.common import SAMPLE, no_outputs_on_failure
-from spokenqa.config import DECODERS
+from spokenqa.config import DECODERS, HEADS, LOSSES, PRECISIONS, PRESETS, SELECT_METRICS, RunConfig
 from spokenqa.errors import ConfigError, notice
-
-if TYPE_CHECKING:
-    from spokenqa.config import RunConfig
 
 # Flag -> (config field, type, help) for every setting a user may override on `train`; the
 # default is the preset's (`cpu` unless --preset says otherwise).
@@ -33,8 +31,8 @@ OVERRIDES: dict[str, tuple[str, type, str]] = {
                                        "('shipped': spokenqa's own model): continued training")),
     "--snapshot-every": ("snapshot_every", int, ("keep the weights every N steps in snapshots/step_N/ "
                                                  "(for `spokenqa average`; 0: none)")),
-    "--head": ("head", str, "linear | reference (concat of two layers, then an MLP)"),
-    "--loss": ("loss", str, "ce | focal"),
+    "--head": ("head", str, "linear, or reference (concat of two layers, then an MLP)"),
+    "--loss": ("loss", str, "cross-entropy or focal"),
     "--focal-gamma": ("focal_gamma", float, "gamma of the focal loss"),
     "--batch-size": ("train_batch_size", int, "training windows per optimizer step"),
     "--eval-batch-size": ("eval_batch_size", int, "windows per evaluation batch"),
@@ -43,18 +41,20 @@ OVERRIDES: dict[str, tuple[str, type, str]] = {
     "--warmup-ratio": ("warmup_ratio", float, "share of the steps spent warming up the learning rate"),
     "--max-grad-norm": ("max_grad_norm", float, "gradient clipping norm"),
     "--seed": ("seed", int, "seed of sampling, shuffling and initialisation"),
-    "--mixed-precision": ("mixed_precision", str, "auto | bf16 | fp16 | no"),
-    "--decoder": ("decoder", str, " | ".join(DECODERS)),
+    "--mixed-precision": ("mixed_precision", str, "auto (bf16 where the CPU/GPU has it), bf16, fp16 or no (fp32)"),
+    "--decoder": ("decoder", str, "how start/end logits become answers"),
     "--n-best": ("n_best", int, "start and end candidates the n-best decoder combines"),
     "--max-answer-tokens": ("max_answer_tokens", int, "longest answer the n-best decoder returns"),
-    "--select-metric": ("select_metric", str,
-                        ("metric that picks best/: official_f1 | official_em | reference_f1 | "
-                         "reference_em | reference_wer")),
+    "--select-metric": ("select_metric", str, "metric that picks best/"),
     "--checkpoint-every": ("checkpoint_every", int, ("optimizer steps between resumable checkpoints "
                                                      "(0: at epoch ends only)")),
     "--eval-every": ("eval_every", int, "also evaluate every N steps: the learning curve (0: off)"),
     "--threads": ("num_threads", int, "torch CPU threads (default: torch's)"),
 }
+# the allowed values of the settings that have a fixed set (shown by --help, checked by argparse)
+CHOICES = {"head": HEADS, "loss": LOSSES, "mixed_precision": PRECISIONS, "decoder": DECODERS,
+           "select_metric": tuple(SELECT_METRICS)}
+FLAGS = {name: flag for flag, (name, _, _) in OVERRIDES.items()}  # config field -> its flag
 SWITCHES = {  # flag -> (field, value when given, help)
     "--baseline": ("baseline", True, "evaluate the untrained head first (epoch 0)"),
     "--skip-nonfinite": ("skip_nonfinite", True, "skip a batch whose loss is NaN/inf instead of stopping"),
@@ -68,13 +68,16 @@ SWITCHES = {  # flag -> (field, value when given, help)
 
 def add_train_parser(sub) -> None:
     p = sub.add_parser("train", help="fine-tune a span-QA model and evaluate it each epoch")
-    p.add_argument("--preset", default="cpu", help="reference | cpu (default)")
+    p.add_argument("--preset", default="cpu", choices=tuple(PRESETS),
+                   help="cpu (default: the shipped MiniLM recipe) or reference (the reference study's)")
     p.add_argument("--train", action="append", default=[], metavar="FILE", help="SQuAD-format training file (repeatable; default: the built-in sample)")
     p.add_argument("--eval", metavar="FILE", help="SQuAD-format evaluation file, scored after each epoch")
     p.add_argument("--out", required=True, metavar="DIR", help="run folder")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    defaults = RunConfig()  # the cpu preset's values
     for flag, (name, kind, text) in OVERRIDES.items():
-        p.add_argument(flag, type=kind, dest=name, default=None, help=f"{text} (config `{name}`)")
+        p.add_argument(flag, type=kind, dest=name, default=None, choices=CHOICES.get(name),
+                       help=f"{text} (config `{name}`; cpu preset: {getattr(defaults, name)})")
     for flag, (name, value, text) in SWITCHES.items():
         p.add_argument(flag, dest=name, action="store_const", const=value, default=None,
                        help=f"{text} (config `{name}`={value})")
@@ -110,6 +113,11 @@ def _new_config(args: argparse.Namespace, overrides: dict[str, Any]) -> RunConfi
         train_files, eval_file = [str(SAMPLE)], eval_file or str(SAMPLE)
         notice(f"no --train given: using the built-in sample {SAMPLE.name}")
     cfg = preset(args.preset).replace(train_files=train_files, eval_file=eval_file, out_dir=args.out, **overrides)
+    try:  # before anything loads, in the flags' own names
+        cfg.validate()
+    except ConfigError as e:
+        names = "|".join(sorted(FLAGS, key=len, reverse=True))
+        raise ConfigError(re.sub(rf"\b({names})\b", lambda m: FLAGS[m.group(1)], str(e))) from None
     for path in (*cfg.train_files, *([cfg.eval_file] if cfg.eval_file else [])):
         if not Path(path).is_file():
             raise ConfigError(f"{path}: no such data file")

@@ -83,7 +83,7 @@ class TranscribeStats(RunStats):
     def summary(self) -> str:
         rate = self.audio_s / self.wall_s if self.wall_s > 0 else 0.0
         return (
-            f"{self.written} recordings transcribed, {self.skipped} already done"
+            f"{self.written} recording{'' if self.written == 1 else 's'} transcribed, {self.skipped} already done"
             f"{f' ({self.skipped_errors} of them error lines)' if self.skipped_errors else ''}, "
             f"{self.failed} "
             f"failed (error lines), {self.retried} retried; "
