@@ -274,3 +274,31 @@ def test_whisper_unavailable_is_an_audio_error(tmp_path, monkeypatch):
         transcribe(BRIDGE_WAV, engine="whisper")
     assert "\n" not in str(info.value)
     assert "whisper" not in asr._cache
+
+
+def test_numbers_whisper_splits_over_words_read_as_in_text():
+    """faster-whisper gives " 12" and ",000" as two words; read one by one they would become
+    "twelve zero zero zero". Joined first, they read as the text does."""
+    from spokenqa.audio.asr import join_number_pieces
+    from spokenqa.spoken import spokenize
+
+    words = [(" It", 0.0, 0.2), (" cost", 0.2, 0.5), (" 12", 0.5, 0.8), (",000", 0.8, 1.2), (" dollars", 1.2, 1.6),
+             (" and", 1.6, 1.7), (" 3", 1.7, 1.9), (".5", 1.9, 2.1), (" 40", 2.1, 2.3), ("%", 2.3, 2.5),
+             (" in", 2.5, 2.6), (" 1998.", 2.6, 3.0)]
+    joined = join_number_pieces(words)
+    assert [w for w, _, _ in joined] == [" It", " cost", " 12,000", " dollars", " and", " 3.5", " 40%", " in", " 1998."]
+    assert joined[2][1:] == (0.5, 1.2)
+    assert spokenize(joined[2][0].strip()) == "twelve thousand" == spokenize("12,000")
+    assert join_number_pieces([(" don", 0.0, 0.1), ("'t", 0.1, 0.2), (" 5", 0.2, 0.3), (" 6", 0.3, 0.4)]) == [
+        (" don", 0.0, 0.1), ("'t", 0.1, 0.2), (" 5", 0.2, 0.3), (" 6", 0.3, 0.4)]
+
+
+@needs_whisper
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed (scripts/setup_debian.sh)")
+def test_whisper_reads_a_spoken_number_as_text_does(tmp_path):
+    """espeak-ng says "12,000"; Whisper writes it " 12" + ",000"; the transcript reads it as
+    "twelve thousand" (it read "twelve zero zero zero" before the pieces were joined)."""
+    wav = tmp_path / "number.wav"
+    subprocess.run(["espeak-ng", "-w", str(wav), "The prize was 12,000 dollars."], check=True, timeout=60)
+    text = transcribe(wav, engine="whisper").text
+    assert "twelve thousand" in text and "zero" not in text, text

@@ -471,6 +471,25 @@ def default_normalizer() -> Callable[[str], str]:
 _SENTENCE_END = re.compile(r"[.!?][\"')\]]*$")
 
 
+_NUMBER_PIECE = re.compile(r"^[\d.,:%]")
+
+
+def join_number_pieces(words: list[tuple[str, float, float]]) -> list[tuple[str, float, float]]:
+    """Whisper's words as (text, start, end), with a number that the recogniser split over several
+    words joined again: " 12" + ",000" is "12,000" (read "twelve thousand", not "twelve zero zero
+    zero"), " 3" + ".5" is "3.5", " 40" + "%" is "40%". A piece continues the number before it
+    when it starts without a space, with a digit or , . : %, right after a word ending in a digit;
+    it spans both words' times."""
+    joined: list[tuple[str, float, float]] = []
+    for text, start, end in words:
+        if joined and not text[:1].isspace() and _NUMBER_PIECE.match(text) and joined[-1][0].rstrip()[-1:].isdigit():
+            previous, first, _ = joined[-1]
+            joined[-1] = (previous + text, first, end)
+        else:
+            joined.append((text, start, end))
+    return joined
+
+
 def _transcribe_whisper(
     samples: np.ndarray, duration: float, normalize: Callable[[str], str] | None
 ) -> Transcript:
@@ -484,13 +503,13 @@ def _transcribe_whisper(
             word_timestamps=True,
             condition_on_previous_text=False,
         )
-        raw_words = [w for seg in segs for w in (seg.words or [])]
+        raw_words = join_number_pieces([(w.word, float(w.start), float(w.end)) for seg in segs for w in (seg.words or [])])
     sentences: list[list[tuple[str, float, float]]] = [[]]
     prev_start = 0.0
-    for w in raw_words:
-        raw = w.word.strip()
-        start = min(max(float(w.start), prev_start), duration)
-        end = min(max(float(w.end), start), duration)
+    for word, w_start, w_end in raw_words:
+        raw = word.strip()
+        start = min(max(w_start, prev_start), duration)
+        end = min(max(w_end, start), duration)
         prev_start = start
         tokens = basic_normalize(norm(raw)).split()
         if tokens:
@@ -560,6 +579,7 @@ __all__ = [
     "basic_normalize",
     "check_engine",
     "default_normalizer",
+    "join_number_pieces",
     "load_audio",
     "resample",
     "speech_segments",
