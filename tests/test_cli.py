@@ -127,7 +127,7 @@ def test_bad_input_is_told_before_the_model_loads(tiny_checkpoint, tmp_path):
         (["predict", "--checkpoint", ckpt, "--data", str(not_json), "--out", str(tmp_path / "p.json")],
          "not valid JSON"),
         (["ask", "--checkpoint", ckpt, "--question", "when", "--context", "  "], "--context: the context is empty"),
-        (["ask", "--checkpoint", ckpt, "--question", " ", "--context", "text"], "--question: empty question"),
+        (["ask", "--checkpoint", ckpt, "--question", " ", "--context", "text"], "--question: question 1 is empty"),
         (["ask", "--checkpoint", ckpt, "--question", "when", "--audio", str(tmp_path / "gone.wav")],
          "gone.wav: no such audio file"),
         (["ask", "--checkpoint", str(tmp_path / "nope"), "--question", "when", "--context", "text"],
@@ -227,3 +227,34 @@ def test_train_help_shows_choices_and_defaults(capsys):
     for shown in ("{linear,reference}", "{ce,focal}", "{nbest,pipeline,argmax}", "{reference,cpu}",
                   "cpu preset: 0.0003", "cpu preset: 32"):
         assert shown in text, shown
+
+
+def test_ask_refuses_an_overlong_question_before_loading_and_http_uses_the_same_limit(tmp_path):
+    """One rule for the CLI, QA.answer and the HTTP API (data.MAX_QUESTION_CHARS): a question of
+    2,300 words is one line, exit 2, before the model or torch loads."""
+    from spokenqa.data import MAX_QUESTION_CHARS
+    from spokenqa.serve.limits import Limits
+
+    assert Limits().max_question_chars == MAX_QUESTION_CHARS == 500
+    code = ("import sys; from spokenqa.cli import main; rc = main(sys.argv[1:]); "
+            "print('torch' in sys.modules, file=sys.stderr); sys.exit(rc)")
+    question = " ".join(["word"] * 2300)
+    done = subprocess.run([sys.executable, "-c", code, "ask", "--question", question, "--context", "a b c"],
+                          capture_output=True, text=True, timeout=120)
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and lines[-1] == "False", lines
+    assert lines[-2] == ("spokenqa: error: --question: question 1 is 11,499 characters long; a question may have "
+                         "at most 500 (the model reads its first 64 tokens)")
+
+
+def test_ask_audio_shows_the_transcript_and_names_the_formats(tmp_path, capsys):
+    from conftest import ROOT as root
+
+    assert main(["ask", "--question", "when was the bridge built", "--audio",
+                 str(root / "tests" / "data" / "bridge_1932.wav")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Transcript (pocketsphinx): ") and "nineteen" in out.splitlines()[0]
+    notes = tmp_path / "notes.wav"
+    notes.write_text("not audio")
+    assert main(["ask", "--question", "q", "--audio", str(notes)]) == 2
+    assert "not a readable audio file; send WAV, FLAC, OGG or MP3" in capsys.readouterr().err

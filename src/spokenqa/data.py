@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spokenqa.errors import DataError
+from spokenqa.errors import ConfigError, DataError
 from spokenqa.files import read_json
 
 
@@ -68,6 +68,26 @@ class DataStats:
         if self.questions_without_answers:
             line += f"; {self.questions_without_answers:,} questions dropped (no usable answer)"
         return line
+
+
+# The longest question any interface takes (CLI, Python, HTTP): a question is a sentence, and the
+# model reads at most `max_question_tokens` (64) of it; a longer text is refused, not cut silently.
+MAX_QUESTION_CHARS = 500
+
+
+def check_questions(questions: list[str]) -> list[str]:
+    """The questions with their whitespace collapsed; an empty one or one longer than
+    `MAX_QUESTION_CHARS` is a one-line ConfigError naming it (by position, from 1)."""
+    checked = []
+    for n, question in enumerate(questions, 1):
+        question = " ".join(question.split())
+        if not question:
+            raise ConfigError(f"question {n} is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise ConfigError(f"question {n} is {len(question):,} characters long; a question may have at most "
+                              f"{MAX_QUESTION_CHARS} (the model reads its first 64 tokens)")
+        checked.append(question)
+    return checked
 
 
 def lower_keep_offsets(text: str) -> str:

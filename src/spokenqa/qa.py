@@ -22,7 +22,7 @@ import torch
 
 from spokenqa.backends import Runtime, load_for_inference
 from spokenqa.checkpoint import resolve_checkpoint
-from spokenqa.data import Example, lower_keep_offsets
+from spokenqa.data import Example, check_questions, lower_keep_offsets
 from spokenqa.decode import decode
 from spokenqa.errors import ConfigError
 from spokenqa.features import prepare_eval_features
@@ -113,9 +113,7 @@ class QA:
                 raise ConfigError("no speech recognised: the transcript is empty")
         elif not context.strip():
             raise ConfigError("the context is empty")
-        questions = [" ".join(q.split()) for q in questions]
-        if not all(questions):
-            raise ConfigError("empty question")
+        questions = check_questions(questions)
         lowered = lower_keep_offsets(context) if self.cfg.lowercase else context
         examples = [
             Example(str(i), "", lowered, lower_keep_offsets(q) if self.cfg.lowercase else q, ())

@@ -37,6 +37,7 @@ from spokenqa.errors import AudioError, ConfigError
 SAMPLE_RATE = 16000
 DEFAULT_MAX_SECONDS = 600.0
 ENGINES = ("pocketsphinx", "whisper")
+AUDIO_FORMATS = "WAV, FLAC, OGG or MP3"  # what libsndfile (soundfile) reads; every message names them
 
 PathOrSamples = str | os.PathLike | np.ndarray
 
@@ -173,7 +174,7 @@ def load_audio(
     try:
         info = sf.info(str(p))
     except (RuntimeError, ValueError, TypeError, OSError) as exc:  # LibsndfileError: non-audio
-        raise AudioError(f"{p}: not a readable audio file ({_one_line(exc)})") from None
+        raise AudioError(f"{p}: not a readable audio file; send {AUDIO_FORMATS} ({_one_line(exc)})") from None
     if info.samplerate <= 0 or info.frames <= 0 or info.channels <= 0:
         raise AudioError(f"{p}: audio file has no samples")
     duration = info.frames / float(info.samplerate)
@@ -571,6 +572,7 @@ def warm_up(engine: str = "pocketsphinx") -> None:
 
 
 __all__ = [
+    "AUDIO_FORMATS",
     "DEFAULT_MAX_SECONDS",
     "ENGINES",
     "SAMPLE_RATE",

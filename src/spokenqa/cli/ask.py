@@ -14,6 +14,7 @@ from spokenqa.audio.asr import ENGINES
 from spokenqa.backends import add_backend_args
 from spokenqa.cli.args import positive
 from spokenqa.cli.common import CHECKPOINT_HELP, choose_checkpoint
+from spokenqa.data import check_questions
 from spokenqa.errors import ConfigError, notice
 
 
@@ -61,15 +62,17 @@ def _transcribe(audio: str, engine: str):
 
 
 def ask_command(args: argparse.Namespace) -> int:
-    if not all(q.strip() for q in args.question):
-        raise ConfigError("--question: empty question")
+    try:
+        questions = check_questions(args.question)
+    except ConfigError as e:
+        raise ConfigError(f"--question: {e}") from None
     context = _text_context(args)
     folder, _ = choose_checkpoint(args.checkpoint)
     transcript = _transcribe(args.audio, args.engine) if args.audio else None
     from spokenqa.qa import QA
 
     qa = QA.load(folder, backend=args.backend, quantize=args.quantize)
-    results = qa.answer(args.question, context=context, transcript=transcript, top_k=args.top_k)
+    results = qa.answer(questions, context=context, transcript=transcript, top_k=args.top_k)
     if args.json:
         payload = {
             "context": transcript.text if transcript else context,
@@ -79,6 +82,9 @@ def ask_command(args: argparse.Namespace) -> int:
         print(json.dumps(payload, ensure_ascii=False))
         return 0
     notice(f"answered with {qa.runtime}")
+    if transcript is not None:  # what the answers come from: a bad transcript explains bad answers
+        shown = transcript.text if len(transcript.text) <= 300 else transcript.text[:300] + " ..."
+        print(f"Transcript ({transcript.engine}): {shown}")
     for r in results:
         print(f"Q: {r.question}")
         for rank, a in enumerate(r.answers, 1):

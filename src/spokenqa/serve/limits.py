@@ -7,6 +7,7 @@ No other limit is derived from these: each one bounds exactly what its docstring
 
 from dataclasses import asdict, dataclass
 
+from spokenqa.data import MAX_QUESTION_CHARS
 from spokenqa.errors import ConfigError
 
 MiB = 2**20
@@ -25,8 +26,8 @@ class Limits:
     """Length of one uploaded recording: 422 over it."""
     max_questions: int = 16
     """Questions in one ``POST /v1/answer``: 422 over it."""
-    max_question_chars: int = 500
-    """Characters in one question: 422 over it."""
+    max_question_chars: int = MAX_QUESTION_CHARS
+    """Characters in one question: 422 over it (the CLI's and `QA.answer`'s limit by default)."""
     max_context_chars: int = 20_000
     """Characters in a pasted ``context``: 422 over it."""
     max_top_k: int = 20

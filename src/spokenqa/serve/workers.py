@@ -19,6 +19,7 @@ import anyio
 import anyio.to_thread
 from starlette.exceptions import HTTPException
 
+from spokenqa.audio.asr import AUDIO_FORMATS
 from spokenqa.errors import AudioError
 from spokenqa.serve.limits import Limits
 from spokenqa.serve.store import StoredAudio, TranscriptStore
@@ -146,7 +147,7 @@ class Service:
                 info = sf.info(path)
             except Exception:  # noqa: BLE001 - libsndfile raises several kinds for non-audio
                 raise HTTPException(415, f"{filename}: not a readable audio file "
-                                    "(send WAV, FLAC, OGG or MP3)") from None
+                                    f"(send {AUDIO_FORMATS})") from None
             if info.samplerate <= 0 or info.frames <= 0:
                 raise HTTPException(422, f"{filename}: the audio has no samples")
             duration = info.frames / float(info.samplerate)
