@@ -1,5 +1,7 @@
 import itertools
 
+import numpy as np
+
 from spokenqa.config import preset
 from spokenqa.data import Answer, Example
 from spokenqa.features import (
@@ -134,3 +136,23 @@ def test_length_grouped_batches():
     assert sorted(i for b in batches for i in b) == list(range(8))
     assert batches == length_grouped_batches(lengths, 2, seed=1, group=True)
     assert length_grouped_batches(lengths, 2, seed=None, group=True)[0] == [1, 3]
+
+
+def test_train_windows_do_not_depend_on_the_tokenizer_chunk(tokenizer):
+    """Training questions are tokenized a chunk at a time (memory); the windows, labels, order and
+    counts are those of one pass over everything."""
+    from conftest import SAMPLE
+
+    from spokenqa.config import preset
+    from spokenqa.data import load_squad
+
+    examples, _ = load_squad(SAMPLE)
+    cfg = preset("cpu").replace(max_length=64, doc_stride=16, max_question_tokens=12, negative_window_keep=0.5)
+    whole, whole_stats = prepare_train_features(examples, tokenizer, cfg, chunk=10**9)
+    parts, parts_stats = prepare_train_features(examples, tokenizer, cfg, chunk=4)
+    assert len(whole) > len(examples)  # several windows per question, some dropped at random
+    assert whole.example_index == parts.example_index
+    assert whole.start_positions == parts.start_positions and whole.end_positions == parts.end_positions
+    assert all(np.array_equal(a, b) for a, b in zip(whole.input_ids, parts.input_ids))
+    assert all(np.array_equal(a, b) for a, b in zip(whole.offsets, parts.offsets))
+    assert whole_stats.summary() == parts_stats.summary()

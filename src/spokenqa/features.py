@@ -137,47 +137,53 @@ def _answer_pairs(examples: list[Example], expand: bool) -> list[tuple[int, int 
 
 
 def prepare_train_features(
-    examples: list[Example], tokenizer: PreTrainedTokenizerBase, cfg: RunConfig
+    examples: list[Example], tokenizer: PreTrainedTokenizerBase, cfg: RunConfig, chunk: int = 2048
 ) -> tuple[Features, AlignStats]:
     """Windows labelled with the gold start/end token, or [CLS] when the answer is outside (or
-    the question has none: every window of an `is_impossible` question is kept, at [CLS])."""
+    the question has none: every window of an `is_impossible` question is kept, at [CLS]).
+
+    Questions are tokenized `chunk` at a time: the tokenizer's Python lists for all of SQuAD at
+    once (250k windows) take about 10 GB, which a training run would keep for its whole life.
+    The windows are the same whatever the chunk size."""
     pairs = _answer_pairs(examples, cfg.expand_answers)
     stats = AlignStats(answers=sum(a is not None for _, a in pairs))
-    questions, stats.questions_truncated = _clip_questions(
-        [examples[e].question for e, _ in pairs], tokenizer, cfg.max_question_tokens
-    )
-    enc = _tokenize(questions, [examples[e].context for e, _ in pairs], tokenizer, cfg)
     rng = random.Random(cfg.seed)
-    feats = Features([], [] if "token_type_ids" in enc else None, [], [])
+    feats = Features([], [] if "token_type_ids" in tokenizer.model_input_names else None, [], [])
     found = np.zeros(len(pairs), dtype=bool)
     touched = np.zeros(len(pairs), dtype=bool)
-    for i, pair_idx in enumerate(enc["overflow_to_sample_mapping"]):
-        e_idx, a_idx = pairs[pair_idx]
-        offsets = _context_offsets(enc, i)
-        if a_idx is None:
-            stats.no_answer_windows += 1
-            span = (0, 0)
-        else:
-            answer = examples[e_idx].answers[a_idx]
-            span = _locate(offsets, answer.start, answer.start + len(answer.text))
-        if span is None:
-            if _answer_overlaps(offsets, answer.start, answer.start + len(answer.text)):
-                touched[pair_idx] = True
-            stats.negative_windows += 1
-            if cfg.negative_window_keep < 1.0 and rng.random() >= cfg.negative_window_keep:
-                stats.negative_windows_dropped += 1
-                continue
-            span = (0, 0)
-        elif a_idx is not None and not found[pair_idx]:
-            found[pair_idx] = True
-            stats.span_tokens.append(span[1] - span[0] + 1)
-        feats.input_ids.append(np.asarray(enc["input_ids"][i], dtype=np.int64))
-        if feats.token_type_ids is not None:
-            feats.token_type_ids.append(np.asarray(enc["token_type_ids"][i], dtype=np.int64))
-        feats.example_index.append(e_idx)
-        feats.offsets.append(offsets)
-        feats.start_positions.append(span[0])
-        feats.end_positions.append(span[1])
+    for lo in range(0, len(pairs), chunk):
+        part = pairs[lo : lo + chunk]
+        questions, cut = _clip_questions([examples[e].question for e, _ in part], tokenizer, cfg.max_question_tokens)
+        stats.questions_truncated += cut
+        enc = _tokenize(questions, [examples[e].context for e, _ in part], tokenizer, cfg)
+        for i, local in enumerate(enc["overflow_to_sample_mapping"]):
+            pair_idx = lo + local
+            e_idx, a_idx = pairs[pair_idx]
+            offsets = _context_offsets(enc, i)
+            if a_idx is None:
+                stats.no_answer_windows += 1
+                span = (0, 0)
+            else:
+                answer = examples[e_idx].answers[a_idx]
+                span = _locate(offsets, answer.start, answer.start + len(answer.text))
+            if span is None:
+                if _answer_overlaps(offsets, answer.start, answer.start + len(answer.text)):
+                    touched[pair_idx] = True
+                stats.negative_windows += 1
+                if cfg.negative_window_keep < 1.0 and rng.random() >= cfg.negative_window_keep:
+                    stats.negative_windows_dropped += 1
+                    continue
+                span = (0, 0)
+            elif a_idx is not None and not found[pair_idx]:
+                found[pair_idx] = True
+                stats.span_tokens.append(span[1] - span[0] + 1)
+            feats.input_ids.append(np.asarray(enc["input_ids"][i], dtype=np.int64))
+            if feats.token_type_ids is not None:
+                feats.token_type_ids.append(np.asarray(enc["token_type_ids"][i], dtype=np.int64))
+            feats.example_index.append(e_idx)
+            feats.offsets.append(offsets)
+            feats.start_positions.append(span[0])
+            feats.end_positions.append(span[1])
     stats.windows = len(feats)
     answerable = np.asarray([a is not None for _, a in pairs], dtype=bool)
     stats.aligned = int(found.sum())
