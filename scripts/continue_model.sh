@@ -35,11 +35,14 @@ for seed in 1 2; do
     fi
 done
 
-# jemalloc, when installed (scripts/setup_debian.sh), as in scripts/release_model.sh
+# jemalloc, when installed (scripts/setup_debian.sh), as in scripts/release_model.sh, but handing
+# memory back after 10 s unused: with release_model.sh's "never" (decay -1) this run, over twice
+# the release run's data, grew to 19.9 GB at its first evaluation and was killed for memory on a
+# 24 GB machine (2026-12-05).
 JEMALLOC=$(ls /usr/lib/*-linux-gnu/libjemalloc.so.2 2>/dev/null | head -n 1 || true)
 if [ -n "$JEMALLOC" ] && [ -z "${LD_PRELOAD:-}" ]; then
     export LD_PRELOAD=$JEMALLOC
-    export MALLOC_CONF=${MALLOC_CONF:-background_thread:true,metadata_thp:auto,dirty_decay_ms:-1,muzzy_decay_ms:-1}
+    export MALLOC_CONF=${MALLOC_CONF:-background_thread:true,metadata_thp:auto,dirty_decay_ms:10000,muzzy_decay_ms:10000}
 fi
 
 if [ -f "$OUT/last/training_state.pt" ]; then
