@@ -69,3 +69,22 @@ def test_data_table_names_the_split_of_each_file():
     text = data_section({"train": [stats], "eval": stats})
     assert "| split | file |" in text
     assert "| train | `sample.json` |" in text and "| eval | `sample.json` |" in text
+
+
+def test_report_lists_the_training_figures_before_the_data_figures(tmp_path):
+    """report.md shows how the run went (loss, EM/F1, WER, curve) before the length histograms."""
+    import re
+
+    from spokenqa.config import RunConfig
+    from spokenqa.report import write_report
+
+    (tmp_path / "figures").mkdir()
+    for name in ("eval_answer_words.png", "train_loss.png", "curve.png", "val_em_f1.png", "train_context_words.png"):
+        (tmp_path / "figures" / name).write_bytes(b"png")
+    summary = {"status": "finished", "epochs_done": 1, "steps": 3, "best": None, "final": None, "precision": "no",
+               "processes": 1, "wall_seconds": 1.0, "train_examples": 1, "train_windows": 1, "eval_questions": 0}
+    write_report(tmp_path, RunConfig(), summary, [], {"train": [], "eval": None, "train_alignment": {}}, None)
+    report = (tmp_path / "report.md").read_text()
+    shown = re.findall(r"!\[([\w.]+)\]", report)
+    assert shown == ["train_loss.png", "val_em_f1.png", "curve.png", "eval_answer_words.png", "train_context_words.png"]
+    assert "precision `fp32`" in report

@@ -205,7 +205,10 @@ def write_report(
 ) -> None:
     out = Path(out)
     mid = f"\n\n### Between epochs (every {cfg.eval_every} steps)\n\n{curve_table(curve)}" if curve else ""
-    figures = sorted(p.name for p in (out / "figures").glob("*.png"))
+    # how the run went first (loss, scores, the curve), then what the data looked like
+    first = ("train_loss.png", "val_em_f1.png", "val_wer.png", "curve.png")
+    figures = sorted((p.name for p in (out / "figures").glob("*.png")),
+                     key=lambda name: (first.index(name) if name in first else len(first), name))
     settings = json.dumps(cfg.to_dict(), indent=2)
     text = f"""# spokenqa run report
 
