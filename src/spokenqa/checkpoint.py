@@ -176,3 +176,30 @@ def load_checkpoint(folder: str | Path) -> tuple[SpanQAModel, PreTrainedTokenize
     model.eval()
     return model, tokenizer, cfg
 
+
+
+def average_checkpoints(folders: list[str | Path], out: str | Path) -> Path:
+    """Write to `out` (atomically) the checkpoint whose weights are the mean of `folders`' (same
+    model and head; weights averaged in fp32): the checkpoints along one run's last stretch
+    (`train --snapshot-every`) averaged often generalise better than the last alone. The config
+    and tokenizer are the last folder's; spokenqa.json notes what was averaged."""
+    import torch
+
+    if len(folders) < 2:
+        raise ConfigError(f"averaging needs at least 2 checkpoints, got {len(folders)}")
+    configs = [checkpoint_config(f) for f in folders]
+    for folder, cfg in zip(folders[1:], configs[1:]):
+        if (cfg.model, cfg.head) != (configs[0].model, configs[0].head):
+            raise ConfigError(f"{folder}: model {cfg.model!r} head {cfg.head!r} differs from {folders[0]}'s "
+                              f"({configs[0].model!r}, {configs[0].head!r}); only one model's checkpoints average")
+    model, tokenizer, cfg = load_checkpoint(folders[-1])
+    total = {k: torch.zeros_like(v, dtype=torch.float32) for k, v in model.state_dict().items()}
+    for folder in folders:
+        state = to_spokenqa_state(read_weights(Path(folder) / "model.safetensors"), Path(folder))
+        if state.keys() != total.keys():
+            raise ConfigError(f"{folder}: its weights do not match {folders[-1]}'s (another architecture)")
+        for k, v in state.items():
+            total[k] += v.float()
+    model.load_state_dict({k: v / len(folders) for k, v in total.items()})
+    save_checkpoint(Path(out), model.float(), tokenizer, cfg, {"averaged": [str(f) for f in folders]})
+    return Path(out)

@@ -58,3 +58,21 @@ def export_command(args: argparse.Namespace) -> int:
 
 
 __all__ = ["add_export_parser", "export_command"]
+
+
+def add_average_parser(sub) -> None:
+    p = sub.add_parser("average", help="average the weights of checkpoints of one run (e.g. its snapshots/)")
+    p.add_argument("checkpoints", nargs="+", metavar="CHECKPOINT",
+                   help="checkpoint folders of the same model and head (at least 2)")
+    p.add_argument("--out", required=True, metavar="DIR", help="checkpoint folder to write (replaced atomically)")
+    p.set_defaults(func=average_command)
+
+
+def average_command(args: argparse.Namespace) -> int:
+    from spokenqa.checkpoint import average_checkpoints, check_checkpoint
+
+    for folder in args.checkpoints:
+        check_checkpoint(folder)
+    out = average_checkpoints(args.checkpoints, args.out)
+    print(f"wrote {out}: the mean of {len(args.checkpoints)} checkpoints' weights")
+    return 0
