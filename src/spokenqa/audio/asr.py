@@ -162,10 +162,8 @@ def load_audio(
     a polyphase filter). Raises AudioError naming the file when it is missing, is not audio, has
     no samples, or lasts longer than ``max_seconds`` (None: no limit).
     """
-    try:
-        import soundfile as sf
-    except ImportError:  # pragma: no cover - soundfile is a dependency
-        raise AudioError(f"{path}: reading audio needs soundfile: pip install soundfile") from None
+    import soundfile as sf
+
     p = Path(path)
     if not p.exists():
         raise AudioError(f"{p}: no such audio file")
@@ -339,10 +337,9 @@ _ALT = re.compile(r"\(\d+\)$")
 
 
 def _pocketsphinx():
-    try:
-        import pocketsphinx
-    except ImportError:
-        raise AudioError("ASR engine 'pocketsphinx' is not installed: pip install pocketsphinx") from None
+    """The pocketsphinx module, imported on first use (a dependency; its import loads a library)."""
+    import pocketsphinx
+
     return pocketsphinx
 
 
@@ -460,12 +457,9 @@ def basic_normalize(text: str) -> str:
 
 
 def default_normalizer() -> Callable[[str], str]:
-    """``spokenqa.spoken.spokenize`` (digits read as words) followed by ``basic_normalize`` when
-    that module exists, else ``basic_normalize`` alone."""
-    try:
-        from spokenqa.spoken import spokenize  # type: ignore[attr-defined]
-    except ImportError:
-        return basic_normalize
+    """``spokenqa.spoken.spokenize`` (digits read as words) followed by ``basic_normalize``."""
+    from spokenqa.spoken import spokenize
+
     return lambda text: basic_normalize(spokenize(text))
 
 
@@ -542,7 +536,7 @@ def transcribe(
     ``min_silence_s`` and each stretch of speech decoded as one utterance, the segments joined
     with ". "; ``segment=False`` decodes the whole input as one utterance (one sentence).
     whisper: sentences end where Whisper puts . ! or ?; each word goes through ``normalize``
-    (default: ``spokenqa.spoken.spokenize`` when available, else ``basic_normalize``).
+    (default: ``spokenqa.spoken.spokenize``, then ``basic_normalize``).
     Raises AudioError for unreadable or overlong audio and for an engine that is not installed.
     """
     check_engine(engine)
