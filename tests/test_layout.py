@@ -5,7 +5,8 @@ layers below it (function-level imports included, since they run too).
     backends, audio         -> core
     corpus                  -> core, audio
     qa (the answering API)  -> core, backends, audio
-    serve                   -> core, backends, audio, qa
+    archive (ask an archive)-> core, backends, audio, corpus, qa
+    serve                   -> core, backends, audio, qa, archive
     cli                     -> everything
 """
 
@@ -13,15 +14,16 @@ import ast
 from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "spokenqa"
-OUTER = ("backends", "audio", "corpus", "serve", "cli")
+OUTER = ("backends", "audio", "corpus", "archive", "serve", "cli")
 ALLOWED = {
     "core": {"core"},
     "backends": {"core", "backends"},
     "audio": {"core", "audio"},
     "corpus": {"core", "audio", "corpus"},
     "qa": {"core", "backends", "audio", "qa"},
-    "serve": {"core", "backends", "audio", "qa", "serve"},
-    "cli": {"core", "backends", "audio", "corpus", "qa", "serve", "cli"},
+    "archive": {"core", "backends", "audio", "corpus", "qa", "archive"},
+    "serve": {"core", "backends", "audio", "qa", "archive", "serve"},
+    "cli": {"core", "backends", "audio", "corpus", "qa", "archive", "serve", "cli"},
 }
 
 

@@ -22,6 +22,7 @@ from spokenqa.cli.common import SAMPLE
 from spokenqa.cli.data import add_data_parser
 from spokenqa.cli.evaluate import add_evaluate_parser, add_predict_parser, add_stats_parser
 from spokenqa.cli.export import add_export_parser
+from spokenqa.cli.index import add_index_parser, add_search_parser
 from spokenqa.cli.serve import add_serve_parser
 from spokenqa.cli.train import add_train_parser
 from spokenqa.errors import SpokenQAError, notice
@@ -38,6 +39,8 @@ PARSERS = (
     add_transcribe_parser,
     add_speak_parser,
     add_serve_parser,
+    add_index_parser,
+    add_search_parser,
 )
 
 
