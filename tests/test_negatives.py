@@ -89,3 +89,19 @@ def test_init_from_continues_a_checkpoint_and_keeps_snapshots(tmp_path, tiny_mod
     assert main(["train", "--model", str(tiny_model_dir), "--out", str(tmp_path / "bad"), "--head", "reference",
                  "--init-from", str(tmp_path / "first" / "best")]) == 2
     assert bad.init_from
+
+
+def test_average_of_snapshots_is_the_mean_of_their_weights(tmp_path, tiny_model_dir, capsys):
+    train(tiny_cfg(tiny_model_dir, tmp_path / "run", epochs=1, snapshot_every=2))
+    snaps = sorted((tmp_path / "run" / "snapshots").iterdir())[-2:]
+    assert main(["average", *map(str, snaps), "--out", str(tmp_path / "avg")]) == 0
+    assert "the mean of 2 checkpoints' weights" in capsys.readouterr().out
+    a, b = (load_file(str(s / "model.safetensors")) for s in snaps)
+    mean = load_file(str(tmp_path / "avg" / "model.safetensors"))
+    assert any(not torch.equal(a[k], b[k]) for k in a), "two different snapshots"
+    assert all(torch.allclose(mean[k], (a[k] + b[k]) / 2, atol=1e-7) for k in a)
+    info = json.loads((tmp_path / "avg" / "spokenqa.json").read_text())["checkpoint"]
+    assert info["averaged"] == [str(s) for s in snaps]
+    assert main(["evaluate", "--checkpoint", str(tmp_path / "avg"), "--max-eval-examples", "2", "--backend", "torch"]) == 0
+    assert main(["average", str(snaps[0]), "--out", str(tmp_path / "one")]) == 2
+    assert "at least 2 checkpoints" in capsys.readouterr().err

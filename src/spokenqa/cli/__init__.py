@@ -21,7 +21,7 @@ from spokenqa.cli.audio import add_speak_parser, add_synthesize_parser, add_tran
 from spokenqa.cli.common import SAMPLE
 from spokenqa.cli.data import add_data_parser
 from spokenqa.cli.evaluate import add_evaluate_parser, add_predict_parser, add_stats_parser
-from spokenqa.cli.export import add_export_parser
+from spokenqa.cli.export import add_average_parser, add_export_parser
 from spokenqa.cli.index import add_index_parser, add_search_parser
 from spokenqa.cli.serve import add_serve_parser
 from spokenqa.cli.train import add_train_parser
@@ -34,6 +34,7 @@ PARSERS = (
     add_stats_parser,
     add_ask_parser,
     add_export_parser,
+    add_average_parser,
     add_data_parser,
     add_synthesize_parser,
     add_transcribe_parser,
