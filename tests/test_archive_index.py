@@ -111,6 +111,8 @@ def test_store_schema_wal_and_one_file(tmp_path):
         assert store.bm25('"lighthouse"', 5)[0][0] == 1
         ids, matrix = store.dense_matrix()
         assert ids.tolist() == [1] and matrix.dtype == np.float32 and matrix[0, 0] == 1.0
+        assert store.nearest(np.array([0.6, 0.8, 0, 0]), 5) == [(1, pytest.approx(0.6, abs=1e-3))]
+        assert store.similarity(np.array([0, 1.0, 0, 0]), [1, 7]) == {1: 0.0}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.sqlite"]  # WAL folded back in
     meta = dict(tables(path, "SELECT key, value FROM meta"))
     assert meta["format"] == "spokenqa-archive" and meta["schema_version"] == str(SCHEMA_VERSION)
@@ -408,7 +410,7 @@ def test_hybrid_and_dense_with_the_tiny_encoder(sample_index, tiny_model_dir):
             assert isinstance(retrieve.search(store, syntax, mode="bm25"), list)  # is only words
         assert retrieve.search(store, 'lighthouse") OR (', k=1, mode="bm25")[0].passage.title == "harbor lighthouse"
         dense = retrieve.search(store, "AND OR NOT", k=3, mode="dense")
-        assert len(dense) == 3 and all(h.bm25 is None and h.dense == h.fused for h in dense)
+        assert len(dense) == 3 and all(h.bm25 is None and h.dense == pytest.approx(h.fused) for h in dense)
         assert retrieve.search(store, "bees", k=2, mode="hybrid", weight=0.0)[0].passage.title == "honey bees"
         for bad in ({"k": 0}, {"mode": "sparse"}, {"weight": 1.5}, {"fusion": "max"}):
             with pytest.raises(ConfigError):

@@ -5,9 +5,9 @@
   and its words, with those of the question as typed (text transcripts keep their digits), are
   each quoted and OR-ed: no question can make an FTS5 syntax error, and one with no words gives
   no hits.
-- ``dense``: the spokenised question's vector (the index's encoder) against every passage vector,
-  an exact inner product in numpy (vectors are unit length: cosine similarity). The matrix is
-  loaded once per Store and again only after the store changed.
+- ``dense``: the spokenised question's vector (the index's encoder) against every passage vector
+  (`Store.nearest`: an exact inner product in numpy; vectors are unit length, so cosine
+  similarity). The matrix is loaded once per Store and again only after the store changed.
 - ``hybrid`` (the default): both lists, `DEPTH` deep, fused. ``fusion="rrf"`` (the default):
   reciprocal-rank fusion, weight / (60 + dense rank) + (1 - weight) / (60 + BM25 rank), the
   constant 60 of Cormack, Clarke and Buettcher (SIGIR 2009); ``fusion="score"``: weight x dense
@@ -77,27 +77,15 @@ def bm25_ranking(store: Store, terms: Sequence[str], limit: int) -> list[tuple[i
     return store.bm25(fts_query(terms), limit) if terms else []
 
 
-def dense_scores(store: Store, text: str, encoder: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """(passage ids, cosine similarity of each with `text`)."""
+def question_vector(store: Store, text: str, encoder: Any = None) -> np.ndarray:
+    """`text` through the index's encoder (float32, unit length)."""
     from spokenqa.archive.embed import load_encoder
 
     encoder = encoder or load_encoder(store.encoder)
     if encoder.dim != store.encoder_dim:
         raise ConfigError(f"{store.path}: the index holds {store.encoder_dim}-dim vectors, the "
                           f"encoder gives {encoder.dim}")
-    ids, matrix = store.dense_matrix()
-    query = encoder.encode([text], threads=1)[0].astype(np.float32)  # one thread: see embed.torch_threads
-    return ids, matrix @ query
-
-
-def top(ids: np.ndarray, scores: np.ndarray, limit: int) -> list[tuple[int, float]]:
-    """The `limit` best (id, score), best first (ties: lower id first)."""
-    if len(ids) == 0:
-        return []
-    limit = min(limit, len(ids))
-    part = np.argpartition(-scores, limit - 1)[:limit]
-    order = sorted(part, key=lambda i: (-scores[i], ids[i]))
-    return [(int(ids[i]), float(scores[i])) for i in order]
+    return encoder.encode([text], threads=1)[0].astype(np.float32)  # one thread: embed.torch_threads
 
 
 def fuse(bm25: Sequence[tuple[int, float]], dense: Sequence[tuple[int, float]], weight: float,
@@ -144,10 +132,10 @@ def search(store: Store, question: str, k: int = 5, mode: str = "hybrid",
     depth = max(DEPTH, k)
     bm25 = bm25_ranking(store, terms, depth) if mode != "dense" else []
     dense: list[tuple[int, float]] = []
-    ids, scores = np.zeros(0, np.int64), np.zeros(0, np.float32)
+    query = None
     if mode != "bm25":
-        ids, scores = dense_scores(store, spoken or question, encoder)
-        dense = top(ids, scores, depth)
+        query = question_vector(store, spoken or question, encoder)
+        dense = store.nearest(query, depth)
     if mode == "bm25":
         fused = dict(bm25)
     elif mode == "dense":
@@ -157,15 +145,10 @@ def search(store: Store, question: str, k: int = 5, mode: str = "hybrid",
     best = sorted(fused.items(), key=lambda kv: (-kv[1], kv[0]))[:k]
     rows = store.passages([pid for pid, _ in best])
     bm25_of = dict(bm25)
-    return [Hit(rank, rows[pid], bm25_of.get(pid), _score_of(ids, scores, pid), score)
+    dense_of = store.similarity(query, [pid for pid, _ in best]) if query is not None else {}
+    return [Hit(rank, rows[pid], bm25_of.get(pid), dense_of.get(pid), score)
             for rank, (pid, score) in enumerate(best, 1) if pid in rows]
 
 
-def _score_of(ids: np.ndarray, scores: np.ndarray, pid: int) -> float | None:
-    """The dense score of passage `pid` (`ids` sorted, as `Store.vector_rows` gives them)."""
-    at = int(np.searchsorted(ids, pid))
-    return float(scores[at]) if at < len(ids) and ids[at] == pid else None
-
-
 __all__ = ["DEFAULT_WEIGHT", "DEPTH", "FUSIONS", "MODES", "RRF_K", "Hit", "bm25_ranking",
-           "dense_scores", "fts_query", "fuse", "question_terms", "search", "top"]
+           "fts_query", "fuse", "question_terms", "question_vector", "search"]

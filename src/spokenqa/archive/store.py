@@ -218,6 +218,34 @@ class Store(ABC):
             self._dense = (gen, ids, vecs.astype(np.float32))
         return self._dense[1], self._dense[2]
 
+    # --- dense search: exact here; an engine with an ANN index (FAISS, hnswlib, sqlite-vec)
+    # overrides these two and keeps the rest
+    def nearest(self, query: np.ndarray, limit: int) -> list[tuple[int, float]]:
+        """The `limit` passages whose vectors have the largest inner product with `query` (unit
+        length: cosine similarity), best first, as (passage id, score); ties: lower id first."""
+        ids, matrix = self.dense_matrix()
+        if len(ids) == 0:
+            return []
+        # einsum, not `@`: BLAS's threads wait for each other on a busy machine (8 ms for 2,809
+        # passages instead of 0.2 ms); einsum runs on one thread and is as fast at 1M passages
+        scores = np.einsum("ij,j->i", matrix, np.asarray(query, dtype=np.float32))
+        limit = min(limit, len(ids))
+        part = np.argpartition(-scores, limit - 1)[:limit]
+        order = sorted(part, key=lambda i: (-scores[i], ids[i]))
+        return [(int(ids[i]), float(scores[i])) for i in order]
+
+    def similarity(self, query: np.ndarray, passage_ids: Sequence[int]) -> dict[int, float]:
+        """Inner product of `query` with each of these passages' vectors (those that exist)."""
+        ids, matrix = self.dense_matrix()
+        at = np.searchsorted(ids, np.asarray(passage_ids, dtype=np.int64))  # ids are sorted
+        found = [(int(pid), int(i)) for pid, i in zip(passage_ids, at, strict=True)
+                 if i < len(ids) and ids[i] == pid]
+        if not found:
+            return {}
+        rows = matrix[[i for _, i in found]]
+        scores = np.einsum("ij,j->i", rows, np.asarray(query, dtype=np.float32))  # as `nearest`
+        return {pid: float(score) for (pid, _), score in zip(found, scores, strict=True)}
+
     def close(self) -> None:
         """Release the engine's resources."""
 
