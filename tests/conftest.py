@@ -94,6 +94,39 @@ def live_server(tiny_checkpoint):
         yield server
 
 
+@pytest.fixture(scope="session")
+def archive_index(tmp_path_factory, tiny_model_dir) -> Path:
+    """A small real archive index (tests/test_serve_archive.py, tests/test_browser.py): the
+    sample's 5 SQuAD paragraphs and, when pocketsphinx is installed, tests/data/bridge_1932.wav
+    transcribed (a recording with word times), with the tiny encoder's vectors."""
+    import importlib.util
+    import shutil
+
+    from spokenqa.archive import index
+
+    folder = tmp_path_factory.mktemp("archive")
+    inputs = [SAMPLE]
+    if importlib.util.find_spec("pocketsphinx") is not None:
+        shutil.copy(ROOT / "tests" / "data" / "bridge_1932.wav", folder / "bridge_1932.wav")
+        inputs.append(folder / "bridge_1932.wav")
+    path = folder / "archive.sqlite"
+    index.build(path, inputs, encoder=str(tiny_model_dir))
+    return path
+
+
+@pytest.fixture(scope="session")
+def archive_server(tiny_checkpoint, archive_index):
+    """The real app over `archive_index` (``serve --index``) on uvicorn, like `live_server`."""
+    import torch
+
+    from spokenqa.serve.app import create_app
+    from spokenqa.serve.server import BackgroundServer
+
+    torch.set_num_threads(1)
+    with BackgroundServer(create_app(tiny_checkpoint, SERVE_LIMITS, index=archive_index)) as server:
+        yield server
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     """End the run with one line that counts the skipped tests by reason, after pytest's own
     totals: a skip that CI could have run (a missing extra, missing shared data) must be seen,

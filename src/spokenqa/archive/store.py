@@ -128,6 +128,17 @@ class StoredPassage:
     end_s: float | None
 
 
+@dataclass(frozen=True)
+class StoredDocument:
+    """A document as readers see it (no text): what an answer names, and where its audio is."""
+
+    id: int
+    path: str
+    title: str | None
+    kind: str
+    duration_s: float | None
+
+
 @dataclass
 class StoreStats:
     path: str
@@ -204,6 +215,9 @@ class Store(ABC):
 
     @abstractmethod
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]: ...
+
+    @abstractmethod
+    def documents(self, ids: Sequence[int]) -> dict[int, StoredDocument]: ...
 
     @abstractmethod
     def vector_rows(self) -> tuple[np.ndarray, np.ndarray]:
@@ -409,6 +423,16 @@ class SQLiteStore(Store):
                 f"ON d.id = p.document_id WHERE p.id IN ({marks})", [int(i) for i in ids]).fetchall()
         return {r[0]: StoredPassage(*r) for r in rows}
 
+    def documents(self, ids: Sequence[int]) -> dict[int, StoredDocument]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._errors():
+            rows = self.conn.execute(
+                f"SELECT id, path, title, kind, duration_s FROM documents WHERE id IN ({marks})",
+                [int(i) for i in ids]).fetchall()
+        return {r[0]: StoredDocument(*r) for r in rows}
+
     def vector_rows(self) -> tuple[np.ndarray, np.ndarray]:
         with self._errors():
             rows = self.conn.execute("SELECT passage_id, vector FROM vectors ORDER BY passage_id").fetchall()
@@ -451,13 +475,15 @@ def check_index_file(path: str | os.PathLike[str], create: bool = False) -> bool
 
 
 def _connect(path: Path, writable: bool, timeout: float) -> sqlite3.Connection:
+    # check_same_thread=False: a server opens the index once and reads it from its worker
+    # threads; SQLite's serialized mode (sqlite3.threadsafety 3) guards the connection itself
     if writable or os.access(path, os.W_OK):
         # a reader that may write the file opens it read-write with query_only: it takes part in
         # WAL (sees each commit of a writer) and, last to close, removes the -wal/-shm files
-        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
     else:  # a file we may not write (a read-only copy) is read as immutable: no -wal/-shm needed
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
-                               timeout=timeout, isolation_level=None)
+                               timeout=timeout, isolation_level=None, check_same_thread=False)
     with sqlite_errors(str(path), timeout):
         conn.execute(f"PRAGMA query_only = {'OFF' if writable else 'ON'}")
         conn.execute("PRAGMA foreign_keys = ON")
@@ -550,4 +576,4 @@ def open_store(path: str | os.PathLike[str], *, write: bool = False, create: boo
 
 
 __all__ = ["DEFAULT_TIMEOUT_S", "FORMAT", "KINDS", "SCHEMA", "SCHEMA_VERSION", "Document",
-           "SQLiteStore", "Store", "StoreStats", "StoredPassage", "check_index_file", "open_store", "sqlite_errors"]
+           "SQLiteStore", "Store", "StoreStats", "StoredDocument", "StoredPassage", "check_index_file", "open_store", "sqlite_errors"]

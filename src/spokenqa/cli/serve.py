@@ -20,12 +20,15 @@ from spokenqa.serve.limits import Limits, MiB
 def add_serve_parser(sub) -> None:
     p = sub.add_parser(
         "serve",
-        help="HTTP API (/v1/answer, /v1/transcribe) and a web page for asking questions",
+        help="HTTP API (/v1/answer, /v1/transcribe, /v1/search) and a web page for asking questions",
         description="Load a checkpoint once and serve the JSON API, its OpenAPI docs (/docs) and "
         "the web page (/) with uvicorn. See docs/SERVING.md.",
     )
     p.add_argument("--checkpoint", metavar="DIR",
                    help="a folder written by `spokenqa train` or `export` (default: the shipped model)")
+    p.add_argument("--index", metavar="INDEX",
+                   help="also answer over this archive (a `spokenqa index build` file): /v1/search, "
+                   "/v1/answer without a context, and the page's archive mode")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=8000, help="default 8000; 0: any free port")
     p.add_argument("--engine", default="pocketsphinx", choices=ENGINES, help="ASR for uploads")
@@ -52,6 +55,10 @@ def serve_command(args: argparse.Namespace) -> int:
         from spokenqa.checkpoint import checkpoint_config
 
         checkpoint_config(args.checkpoint)
+    if args.index is not None:  # and so is what is not an index
+        from spokenqa.archive.store import open_store
+
+        open_store(args.index).close()
     from spokenqa.serve.server import serve
 
     if args.device and args.device.startswith("cuda"):
@@ -66,6 +73,6 @@ def serve_command(args: argparse.Namespace) -> int:
     )
     serve(
         args.checkpoint, args.host, args.port, access_log=not args.quiet, limits=limits, engine=args.engine,
-        threads=args.threads, device=args.device, backend=args.backend, quantize=args.quantize,
+        threads=args.threads, device=args.device, backend=args.backend, quantize=args.quantize, index=args.index,
     )
     return 0

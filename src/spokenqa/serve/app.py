@@ -30,7 +30,6 @@ from typing import Annotated
 
 import anyio.to_thread
 from fastapi import FastAPI, File, Request, UploadFile
-from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
@@ -38,9 +37,11 @@ from spokenqa import __version__
 from spokenqa.checkpoint import resolve_checkpoint
 from spokenqa.errors import ConfigError, SpokenQAError
 from spokenqa.serve import pages
-from spokenqa.serve.handlers import add_error_handlers, error_response
+from spokenqa.serve.archive import Archive, add_archive_routes
+from spokenqa.serve.handlers import add_error_handlers
 from spokenqa.serve.limits import Limits
 from spokenqa.serve.middleware import BodyLimit
+from spokenqa.serve.ranges import ranged_bytes
 from spokenqa.serve.schemas import (
     ID_PATTERN,
     AnswerOut,
@@ -50,6 +51,7 @@ from spokenqa.serve.schemas import (
     ResultOut,
     TranscribeResponse,
     answer_request_model,
+    search_request_model,
 )
 from spokenqa.serve.workers import Service
 
@@ -69,25 +71,30 @@ def create_app(
     backend: str = "auto",
     quantize: str | None = None,
     qa=None,
+    index: str | os.PathLike | None = None,
 ) -> FastAPI:
     """The FastAPI app: loads `checkpoint` once (default: the shipped model; or uses the loaded
     `qa`) with `backend` / `quantize` on `device` with `threads` (spokenqa.backends), then serves
     the API and the page within `limits` (None: `Limits()`, the defaults). Uploads are
-    transcribed by `engine`; `workers` model calls (and as many ASR calls) run at a time.
-    Raises ConfigError for a folder that is not a checkpoint, an unknown engine or fewer than
-    1 worker."""
+    transcribed by `engine`; `workers` model calls (and as many ASR calls) run at a time. With
+    `index` (a `spokenqa index build` file, opened for reading) it also answers over that archive
+    (`spokenqa.serve.archive`). Raises ConfigError for a folder that is not a checkpoint, an
+    unknown engine or fewer than 1 worker, and ConfigError/DataError for what is not an index."""
     from spokenqa.audio.asr import check_engine
 
     limits = Limits() if limits is None else limits
     check_engine(engine)
     if workers < 1:
         raise ConfigError(f"serve: workers must be at least 1, got {workers}")
+    archive = None if index is None else Archive(index)  # a bad index is told before the model loads
     if qa is None:
         from spokenqa.qa import QA
 
         checkpoint = resolve_checkpoint(checkpoint)
         qa = QA.load(checkpoint, device=device, threads=threads, backend=backend, quantize=quantize)
         qa.answer("is it ready", context="the model is ready.")  # first call pays the lazy set-up
+    if archive is not None:
+        archive.warm_up()
     app = FastAPI(
         title="spokenqa",
         version=__version__,
@@ -101,10 +108,11 @@ def create_app(
         docs_url=None,  # served by `pages` from local assets; FastAPI's would load them from a CDN
         redoc_url=None,  # ReDoc has no offline package here: not offered rather than half-working
     )
-    app.state.service = Service(qa, str(checkpoint), limits, engine, workers)
+    app.state.service = Service(qa, str(checkpoint), limits, engine, workers, archive)
     app.add_middleware(BodyLimit, limit_for=limits.body_limit, timeout=limits.max_body_seconds)
     add_error_handlers(app)
     _add_api_routes(app, answer_request_model(limits))
+    add_archive_routes(app, search_request_model(limits))
     app.include_router(pages.router)
     return app
 
@@ -125,6 +133,8 @@ async def _lifespan(app: FastAPI):
         yield
     finally:
         await anyio.to_thread.run_sync(service.asr.shutdown)
+        if service.archive is not None:
+            service.archive.close()
 
 
 def _add_api_routes(app: FastAPI, AnswerRequest: type[BaseModel]) -> None:
@@ -198,7 +208,7 @@ async def audio(transcript_id: str, request: Request):
     item = store.get(transcript_id) if re.fullmatch(ID_PATTERN, transcript_id) else None
     if item is None:
         raise HTTPException(404, f"unknown transcript_id {transcript_id!r}")
-    return _ranged(item.audio, item.media_type, request.headers.get("range"))
+    return ranged_bytes(item.audio, item.media_type, request.headers.get("range"))
 
 
 # GET /health: status, the model and its runtime, the store's size, the queue, the limits.
@@ -206,32 +216,14 @@ async def health(request: Request) -> HealthOut:
     service: Service = request.app.state.service
     return HealthOut(status="ok", model=str(service.qa.cfg.model), checkpoint=service.checkpoint,
                      **service.qa.runtime.to_dict(), engine=service.engine, transcripts=len(service.store),
-                     pending=service.pending, limits=asdict(service.limits))
+                     pending=service.pending, archive=None if service.archive is None else service.archive.path,
+                     limits=asdict(service.limits))
 
 
 def _safe_name(filename: str | None) -> str:
     name = os.path.basename(filename or "") or "upload"
     name = "".join(c for c in name if c.isprintable())[:100]
     return name or "upload"
-
-
-def _ranged(data: bytes, media_type: str, range_header: str | None) -> Response:
-    """The bytes, or the single byte range asked for (206; 416 when it is outside)."""
-    size = len(data)
-    headers = {"Accept-Ranges": "bytes", "X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
-    m = re.fullmatch(r"\s*bytes=(\d*)-(\d*)\s*", range_header or "")
-    if not m or not (m[1] or m[2]):
-        return Response(data, media_type=media_type, headers=headers)
-    if m[1]:
-        start, end = int(m[1]), (int(m[2]) if m[2] else size - 1)
-    else:
-        start, end = max(0, size - int(m[2])), size - 1
-    end = min(end, size - 1)
-    if start >= size or start > end:
-        return error_response(416, f"range {range_header!r} is outside the {size} bytes",
-                              {"Content-Range": f"bytes */{size}"})
-    headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-    return Response(data[start : end + 1], status_code=206, media_type=media_type, headers=headers)
 
 
 __all__ = ["create_app"]

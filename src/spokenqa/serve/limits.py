@@ -32,6 +32,11 @@ class Limits:
     """Characters in a pasted ``context``: 422 over it."""
     max_top_k: int = 20
     """Answers per question (``top_k``): 422 over it."""
+    max_search_k: int = 50
+    """Passages one ``POST /v1/search`` returns (``k``): 422 over it."""
+    max_passages: int = 20
+    """Passages the reader reads per question in ``POST /v1/answer`` over the archive
+    (``passages``): 422 over it (each one is a window of the model's time)."""
     max_transcripts: int = 32
     """Transcripts (each with its uploaded audio) kept in memory for ``transcript_id`` and
     ``/v1/audio``; past it the least recently used is dropped."""

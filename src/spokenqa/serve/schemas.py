@@ -60,6 +60,56 @@ class TranscribeResponse(BaseModel):
     queued_ms: float = Field(description="milliseconds the request waited for the ASR")
 
 
+class DocumentOut(BaseModel):
+    id: int = Field(description="the document's id in the index")
+    name: str = Field(description="the file's name (a SQuAD paragraph: FILE.json#ARTICLE/PARAGRAPH)")
+    path: str = Field(description="the indexed path on the server (an audio file, a transcript, FILE.json#A/P)")
+    title: str | None = None
+    audio_url: str | None = Field(None, description="the recording (GET, Range supported); null when the "
+                                  "document is not an audio file on the server's disk")
+
+
+class PassageOut(BaseModel):
+    id: int
+    ordinal: int = Field(description="0, 1, ...: the passage's place in its document")
+    text: str
+    char_start: int = Field(description="where the passage starts in its document's text (characters)")
+    char_end: int
+    start_s: float | None = Field(None, description="second of the recording the passage starts at (null: no times)")
+    end_s: float | None = None
+
+
+class ScoresOut(BaseModel):
+    bm25: float | None = Field(description="FTS5 BM25, higher is better; null: not among BM25's candidates")
+    dense: float | None = Field(description="cosine similarity of the question and passage vectors; null in bm25 mode")
+    fused: float = Field(description="the score the hits are ranked by")
+
+
+class HitOut(BaseModel):
+    rank: int
+    document: DocumentOut
+    passage: PassageOut
+    scores: ScoresOut
+
+
+class SearchResponse(BaseModel):
+    question: str
+    hits: list[HitOut]
+    elapsed_ms: float = Field(description="milliseconds the search took")
+    queued_ms: float = Field(description="milliseconds the request waited for the model")
+
+
+class ArchiveOut(BaseModel):
+    path: str
+    documents: int
+    passages: int
+    failures: int = Field(description="inputs that could not be indexed")
+    audio_hours: float
+    kinds: dict[str, int] = Field(description="documents by kind: audio, jsonl, text, squad")
+    encoder: str
+    generation: int = Field(description="changes whenever the index does (`spokenqa index add` while serving)")
+
+
 class ErrorOut(BaseModel):
     error: str
 
@@ -74,6 +124,7 @@ class HealthOut(BaseModel):
     engine: str
     transcripts: int
     pending: int
+    archive: str | None = Field(None, description="the index this server answers over (`serve --index`), or null")
     limits: dict[str, Any]
 
 
@@ -124,3 +175,30 @@ def answer_request_model(limits: Limits) -> type[BaseModel]:
             return self
 
     return AnswerRequest
+
+
+def search_request_model(limits: Limits) -> type[BaseModel]:
+    from spokenqa.archive.retrieve import DEFAULT_WEIGHT
+
+    class SearchRequest(BaseModel):
+        """One question over the server's archive (`spokenqa serve --index`): its best passages."""
+
+        model_config = ConfigDict(
+            extra="forbid",
+            json_schema_extra={"examples": [{"question": "when was the bridge built", "k": 5, "mode": "hybrid"}]},
+        )
+        question: Annotated[str, StringConstraints(max_length=limits.max_question_chars)] = Field(
+            description=f"up to {limits.max_question_chars} characters")
+        k: int = Field(5, ge=1, le=limits.max_search_k, description="passages, best first")
+        mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="BM25, dense vectors, or both fused")
+        fusion: Literal["rrf", "score"] = Field("rrf", description="hybrid only: reciprocal-rank or min-max score fusion")
+        weight: float = Field(DEFAULT_WEIGHT, ge=0, le=1, description="hybrid only: the dense share")
+
+        @field_validator("question")
+        @classmethod
+        def _no_blank_question(cls, question: str) -> str:
+            if not question.strip():
+                raise ValueError("the question is empty")
+            return " ".join(question.split())
+
+    return SearchRequest

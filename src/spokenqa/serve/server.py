@@ -60,8 +60,10 @@ def serve(
         config = _uvicorn_config(app, log_level, access_log)
         bound = sock.getsockname()
         shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
-        print(f"spokenqa: serving {checkpoint} ({app.state.service.qa.runtime}) at http://{shown}:{bound[1]}/ "
-              "(API docs: /docs)", flush=True)
+        archive = app.state.service.archive
+        over = "" if archive is None else f" over the archive {archive.path}"
+        print(f"spokenqa: serving {checkpoint} ({app.state.service.qa.runtime}){over} at "
+              f"http://{shown}:{bound[1]}/ (API docs: /docs)", flush=True)
         uvicorn.Server(config).run(sockets=[sock])
     finally:
         sock.close()

@@ -96,11 +96,12 @@ class AsrProcess:
 
 class Service:
     """What the routes share: the loaded QA model, the ASR engine name and process, limits, the
-    store, and the limiters that keep model and ASR calls off the event loop and one (`workers`) at
+    store, the archive (`serve --index`), and the limiters that keep model and ASR calls off the event loop and one (`workers`) at
     a time."""
 
-    def __init__(self, qa, checkpoint: str, limits: Limits, engine: str, workers: int) -> None:
+    def __init__(self, qa, checkpoint: str, limits: Limits, engine: str, workers: int, archive=None) -> None:
         self.qa, self.checkpoint, self.limits, self.engine, self.workers = qa, checkpoint, limits, engine, workers
+        self.archive = archive  # spokenqa.serve.archive.Archive, or None: no `--index`
         self.store = TranscriptStore(limits.max_transcripts, limits.max_stored_audio_bytes)
         self.asr = AsrProcess(engine)
         self.max_pending = limits.max_pending

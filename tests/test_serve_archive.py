@@ -1,0 +1,208 @@
+"""`spokenqa serve --index`: the archive over HTTP against the real server (uvicorn on a loopback
+port, the tiny untrained checkpoint and tiny encoder of conftest, a real SQLite index of the
+sample's paragraphs and a transcribed recording): search, the recordings' audio by range, what
+a server without an index says, bad input, and readers answering while `index add` writes."""
+
+import importlib.util
+import json
+
+import pytest
+
+httpx = pytest.importorskip("httpx")
+
+from conftest import ROOT, SAMPLE, SERVE_LIMITS
+
+BRIDGE = ROOT / "tests" / "data" / "bridge_1932.wav"
+needs_sphinx = pytest.mark.skipif(importlib.util.find_spec("pocketsphinx") is None,
+                                  reason="pocketsphinx not installed (the archive's recording is transcribed)")
+
+
+@pytest.fixture(scope="module")
+def client(archive_server):
+    with httpx.Client(base_url=archive_server.url, timeout=60) as c:
+        yield c
+
+
+def assert_error(response, status, *words):
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    data = response.json()
+    assert set(data) == {"error"} and isinstance(data["error"], str) and data["error"]
+    assert "\n" not in data["error"]
+    for w in words:
+        assert w in data["error"], data["error"]
+    return data["error"]
+
+
+def search(client, **body):
+    return client.post("/v1/search", json=body)
+
+
+def squad_questions():
+    data = json.loads(SAMPLE.read_text())
+    return [(a, qa["question"]) for a, article in enumerate(data["data"])
+            for qa in article["paragraphs"][0]["qas"][:2]]
+
+
+# --- what the server has ----------------------------------------------------------------------
+
+
+def test_health_and_archive_stats(client, archive_index):
+    assert client.get("/health").json()["archive"] == str(archive_index)
+    stats = client.get("/v1/archive").json()
+    audio = importlib.util.find_spec("pocketsphinx") is not None
+    assert stats["path"] == str(archive_index) and stats["documents"] == 5 + audio
+    assert stats["kinds"] == {"squad": 5, **({"audio": 1} if audio else {})}
+    assert stats["passages"] >= stats["documents"] and stats["failures"] == 0
+    spec = client.get("/openapi.json").json()
+    assert {"/v1/search", "/v1/archive", "/v1/documents/{document_id}/audio"} <= set(spec["paths"])
+    schema = spec["components"]["schemas"]["SearchRequest"]["properties"]
+    assert schema["k"]["maximum"] == SERVE_LIMITS.max_search_k
+
+
+def test_a_server_without_an_index_says_so(live_server):
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        assert c.get("/health").json()["archive"] is None
+        for r in (c.post("/v1/search", json={"question": "when was the bridge built"}),
+                  c.get("/v1/archive"), c.get("/v1/documents/1/audio")):
+            assert_error(r, 404, "no archive", "--index")
+
+
+# --- search -----------------------------------------------------------------------------------
+
+
+def test_search_bm25_finds_each_paragraph(client):
+    for a, question in squad_questions():
+        r = search(client, question=question, k=3, mode="bm25")
+        assert r.status_code == 200, r.text
+        data = r.json()
+        assert data["question"] == question and data["elapsed_ms"] > 0 and data["queued_ms"] >= 0
+        hits = data["hits"]
+        assert [h["rank"] for h in hits] == list(range(1, len(hits) + 1))
+        top = hits[0]
+        assert top["document"]["path"] == f"{SAMPLE}#{a}/0", question
+        assert top["document"]["name"] == f"{SAMPLE.name}#{a}/0" and top["document"]["audio_url"] is None
+        assert top["scores"]["bm25"] == top["scores"]["fused"] > 0 and top["scores"]["dense"] is None
+        assert top["passage"]["start_s"] is None  # a SQuAD paragraph has no times
+
+
+def test_search_modes_and_fusions(client):
+    for mode in ("hybrid", "dense"):
+        for fusion in ("rrf", "score"):
+            r = search(client, question="  how many eggs   does the queen lay ", k=4, mode=mode, fusion=fusion,
+                       weight=0.3)
+            assert r.status_code == 200, r.text
+            data = r.json()
+            assert data["question"] == "how many eggs does the queen lay"  # whitespace collapsed
+            hits = data["hits"]
+            assert len(hits) == 4 and [h["rank"] for h in hits] == [1, 2, 3, 4]
+            fused = [h["scores"]["fused"] for h in hits]
+            assert fused == sorted(fused, reverse=True)
+            assert all(h["scores"]["dense"] is not None for h in hits)
+    # the default (hybrid, k 5) and a question without words (no hits, not an error)
+    assert len(search(client, question="the queen").json()["hits"]) == 5
+    assert search(client, question="?!...").json()["hits"] == []
+
+
+@needs_sphinx
+def test_search_finds_the_recording_with_its_times_and_audio(client):
+    hits = search(client, question="when was the bridge built", k=2, mode="bm25").json()["hits"]
+    top = hits[0]
+    assert top["document"]["name"] == "bridge_1932.wav" and top["document"]["title"] == "bridge_1932"
+    assert top["passage"]["text"] == "the bridge was built in nineteen thirty two."
+    assert 0 <= top["passage"]["start_s"] < top["passage"]["end_s"] <= 2.7
+    url = top["document"]["audio_url"]
+    assert url == f"/v1/documents/{top['document']['id']}/audio"
+
+    audio = BRIDGE.read_bytes()
+    whole = client.get(url)
+    assert whole.status_code == 200 and whole.content == audio
+    assert whole.headers["content-type"] == "audio/wav" and whole.headers["accept-ranges"] == "bytes"
+    part = client.get(url, headers={"Range": "bytes=100-199"})
+    assert part.status_code == 206 and part.content == audio[100:200]
+    assert part.headers["content-range"] == f"bytes 100-199/{len(audio)}"
+    assert client.get(url, headers={"Range": "bytes=-10"}).content == audio[-10:]
+    assert client.get(url, headers={"Range": f"bytes={len(audio) - 5}-"}).content == audio[-5:]
+    assert client.get(url, headers={"Range": "bytes=0-1,5-9"}).content == audio  # several: all of it
+    assert client.get(url, headers={"Range": "items=0-1"}).content == audio  # malformed: ignored
+    r = client.get(url, headers={"Range": f"bytes={len(audio)}-"})
+    assert_error(r, 416, "outside")
+    assert r.headers["content-range"] == f"bytes */{len(audio)}"
+
+
+def test_audio_only_of_the_index_recordings(client):
+    squad = search(client, question="who built the lighthouse", k=1, mode="bm25").json()["hits"][0]["document"]
+    assert_error(client.get(f"/v1/documents/{squad['id']}/audio"), 404, "no recording")  # not audio
+    assert_error(client.get("/v1/documents/987654/audio"), 404, "no recording")  # not in the index
+    assert_error(client.get("/v1/documents/x/audio"), 422, "document_id")
+    for path in ("/v1/documents/..%2f..%2fetc%2fpasswd/audio", "/v1/documents/1/../../../etc/passwd"):
+        assert client.get(path).status_code in (404, 422)
+
+
+@pytest.mark.parametrize(
+    "body, status, words",
+    [
+        ({"question": "bees", "mode": "sparse"}, 422, ("mode", "'hybrid', 'bm25' or 'dense'")),
+        ({"question": "bees", "fusion": "max"}, 422, ("fusion",)),
+        ({"question": "bees", "k": 0}, 422, ("k", "greater than or equal to 1")),
+        ({"question": "bees", "k": SERVE_LIMITS.max_search_k + 1}, 422, ("k", f"less than or equal to {SERVE_LIMITS.max_search_k}")),
+        ({"question": "bees", "k": "five"}, 422, ("k",)),
+        ({"question": "bees", "weight": 1.5}, 422, ("weight",)),
+        ({"question": "why " * 200}, 422, ("question", f"at most {SERVE_LIMITS.max_question_chars}")),
+        ({"question": "   "}, 422, ("question", "empty")),
+        ({"questions": ["bees"]}, 422, ("question", "required")),
+        ({"question": "bees", "context": "x"}, 422, ("context", "not permitted")),
+        ({"question": 7}, 422, ("question",)),
+    ],
+)
+def test_bad_search_requests_get_json_4xx(client, body, status, words):
+    assert_error(search(client, **body), status, *words)
+
+
+def test_bad_search_bodies(client):
+    assert_error(client.post("/v1/search", content=b'{"question": ', headers={"content-type": "application/json"}),
+                 400, "not valid JSON")
+    big = json.dumps({"question": "a " * SERVE_LIMITS.max_json_bytes}).encode()
+    assert_error(client.post("/v1/search", content=big, headers={"content-type": "application/json"}),
+                 413, "too large")
+    assert_error(client.get("/v1/search"), 405, "GET", "POST")
+
+
+# --- a writer while the server reads --------------------------------------------------------
+
+
+def test_readers_keep_answering_while_the_index_is_written(client, archive_index, tmp_path):
+    """WAL: a search is answered while another process-like writer holds the write lock, and
+    sees what `index add` committed (the new passage and its vector) on the next question."""
+    from spokenqa.archive import index
+    from spokenqa.archive.store import open_store
+
+    before = client.get("/v1/archive").json()
+    note = tmp_path / "zeppelin.txt"
+    note.write_text("the zeppelin hangar at lakehurst was built in nineteen twenty one.")
+    with open_store(archive_index, write=True) as writer, writer.transaction() as c:
+        c.execute("DELETE FROM failures")  # holds the write lock until the block ends
+        r = search(client, question="who built the lighthouse", k=1)
+        assert r.status_code == 200 and r.json()["hits"]
+    try:
+        index.add(archive_index, [note])
+        for mode in ("bm25", "hybrid"):
+            hits = search(client, question="zeppelin hangar", k=1, mode=mode).json()["hits"]
+            assert hits[0]["document"]["name"] == "zeppelin.txt", mode
+        after = client.get("/v1/archive").json()
+        assert after["documents"] == before["documents"] + 1 and after["generation"] > before["generation"]
+    finally:
+        index.remove(archive_index, [str(note)])
+    assert search(client, question="zeppelin", k=1, mode="bm25").json()["hits"] == []
+    assert client.get("/v1/archive").json()["documents"] == before["documents"]
+
+
+def test_cli_serve_index_errors_are_one_line(tmp_path, capsys):
+    from spokenqa.cli import main
+
+    assert main(["serve", "--index", str(tmp_path / "none.sqlite"), "--port", "0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no such index" in err[0]
+    (tmp_path / "text.sqlite").write_text("not a database")
+    assert main(["serve", "--index", str(tmp_path / "text.sqlite"), "--port", "0"]) == 2
+    assert "not a SQLite database" in capsys.readouterr().err
