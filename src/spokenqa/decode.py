@@ -14,6 +14,11 @@
   Unlike the reference, both are taken over context tokens only, so no answer can contain the
   question or [CLS]/[SEP].
 Answer text is always sliced from the original context by character offsets.
+
+`no_answer_scores` gives each example's "not in this context" score, log p(start = [CLS]) +
+log p(end = [CLS]) normalised as the n-best decoder normalises (the lowest over its windows, as
+SQuAD 2.0 systems take it): an n-best span's `score` minus it compares a span with "no answer"
+(in a one-window context exactly the logit difference), so it compares across contexts.
 """
 
 from __future__ import annotations
@@ -134,6 +139,21 @@ def _window_argmax(
     if j < i:
         i, j = j, i
     return int(offsets[i, 0]), int(offsets[j, 1]), score
+
+
+def no_answer_scores(n_examples: int, features: Features, start_logits: list[np.ndarray],
+                     end_logits: list[np.ndarray]) -> np.ndarray:
+    """Per example, the lowest over its windows of log p(start = [CLS]) + log p(end = [CLS]),
+    each a softmax over [CLS] and the context tokens as in `_window_candidates` (-inf for an
+    example without windows)."""
+    out = np.full(n_examples, np.inf)
+    for f, e_idx in enumerate(features.example_index):
+        keep = features.offsets[f][:, 0] >= 0
+        keep[0] = True
+        null = _log_softmax(start_logits[f], keep)[0] + _log_softmax(end_logits[f], keep)[0]
+        out[e_idx] = min(out[e_idx], null)
+    out[np.isinf(out)] = -np.inf
+    return out
 
 
 def decode(

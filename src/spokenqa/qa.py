@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -58,6 +59,8 @@ class QA:
     in directly is a torch model answering in its config's precision.
     """
 
+    folder: Path | None = None  # the checkpoint folder `load` read (None: a model passed in)
+
     def __init__(self, model, tokenizer, cfg, device: torch.device, runtime: Runtime | None = None) -> None:
         self.model, self.tokenizer, self.cfg, self.device = model, tokenizer, cfg, device
         self.runtime = runtime or Runtime("torch", resolve_precision(cfg.mixed_precision, device), device)
@@ -78,10 +81,12 @@ class QA:
         gets (torch fp32, or ONNX Runtime fp32 under auto), e.g. to measure that on one with it."""
         if threads:
             torch.set_num_threads(threads)
-        model, tokenizer, cfg, runtime = load_for_inference(resolve_checkpoint(checkpoint), backend, quantize, device,
-                                                            cpu_bf16)
+        folder = resolve_checkpoint(checkpoint)
+        model, tokenizer, cfg, runtime = load_for_inference(folder, backend, quantize, device, cpu_bf16)
         cfg = cfg.for_inference()  # the model's settings, none of its training run's
-        return cls(model, tokenizer, cfg, runtime.device, runtime)
+        qa = cls(model, tokenizer, cfg, runtime.device, runtime)
+        qa.folder = Path(folder)
+        return qa
 
     def answer(
         self,

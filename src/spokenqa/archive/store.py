@@ -220,6 +220,11 @@ class Store(ABC):
     def documents(self, ids: Sequence[int]) -> dict[int, StoredDocument]: ...
 
     @abstractmethod
+    def document_words(self, ids: Sequence[int]) -> dict[int, list[list[float]]]:
+        """The word times of these documents (those that have them): [[char_start, char_end,
+        start_s, end_s], ...] in the document's text (an answer's seconds come from them)."""
+
+    @abstractmethod
     def vector_rows(self) -> tuple[np.ndarray, np.ndarray]:
         """All (passage ids int64 (n,), vectors float16 (n, dim)), in passage-id order."""
 
@@ -432,6 +437,15 @@ class SQLiteStore(Store):
                 f"SELECT id, path, title, kind, duration_s FROM documents WHERE id IN ({marks})",
                 [int(i) for i in ids]).fetchall()
         return {r[0]: StoredDocument(*r) for r in rows}
+
+    def document_words(self, ids: Sequence[int]) -> dict[int, list[list[float]]]:
+        if not ids:
+            return {}
+        marks = ",".join("?" * len(ids))
+        with self._errors():
+            rows = self.conn.execute(f"SELECT id, words FROM documents WHERE id IN ({marks}) AND words IS NOT NULL",
+                                     [int(i) for i in ids]).fetchall()
+        return {int(i): json.loads(w) for i, w in rows}
 
     def vector_rows(self) -> tuple[np.ndarray, np.ndarray]:
         with self._errors():

@@ -1,7 +1,9 @@
-"""`spokenqa ask`: questions over a transcript (text or file) or an audio file (spokenqa.qa).
+"""`spokenqa ask`: questions over a transcript (text or file), an audio file (spokenqa.qa) or a
+whole archive (`--index`, spokenqa.archive.read: documents, seconds, a calibrated probability,
+or "not in this archive").
 
-Questions, context and checkpoint folder are checked, and audio transcribed, before the model
-loads: bad input is a one-line error at once, not after seconds of loading.
+Questions, context, index and checkpoint folder are checked, and audio transcribed, before the
+model loads: bad input is a one-line error at once, not after seconds of loading.
 """
 
 from __future__ import annotations
@@ -27,13 +29,85 @@ def add_ask_parser(sub) -> None:
     source.add_argument("--context", metavar="TEXT", help="the transcript to answer from, as text")
     source.add_argument("--context-file", metavar="FILE", help="the transcript to answer from, in a UTF-8 text file")
     source.add_argument("--audio", metavar="FILE", help="a sound file (wav at any rate); transcribed first")
+    source.add_argument("--index", metavar="INDEX",
+                        help="an archive made by `spokenqa index build`: the question is asked of all of it")
     p.add_argument("--engine", default="pocketsphinx", choices=ENGINES,
                    help="ASR engine for --audio (default pocketsphinx)")
     p.add_argument("--top-k", type=positive(int), default=1, metavar="K",
                    help="answers per question, best first (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    add_archive_args(p)
     add_backend_args(p)
     p.set_defaults(func=ask_command)
+
+
+def add_archive_args(p: argparse.ArgumentParser) -> None:
+    """What `ask`, `evaluate` and `predict` take with --index."""
+    from spokenqa.archive.retrieve import FUSIONS, MODES
+
+    g = p.add_argument_group("with --index")
+    g.add_argument("--passages", type=positive(int), default=5, metavar="N",
+                   help="passages retrieved and read per question (default 5)")
+    g.add_argument("--mode", choices=MODES, default="hybrid", help="retrieval (default hybrid)")
+    g.add_argument("--fusion", choices=FUSIONS, default=None,
+                   help="hybrid: rrf or score (default: the calibration's choice)")
+    g.add_argument("--weight", type=float, default=None, metavar="W",
+                   help="hybrid: the dense share in [0, 1] (default: the calibration's choice)")
+    g.add_argument("--threshold", type=float, default=None, metavar="P",
+                   help="answer only when the best answer's probability is at least P, else say "
+                        "\"not in this archive\" (default: the calibration's, chosen on validation data)")
+    g.add_argument("--calibration", metavar="FILE", default=None,
+                   help="the archive calibration (default: archive_calibration.json of the checkpoint)")
+
+
+def check_archive_args(args: argparse.Namespace) -> None:
+    """The --index settings' ranges, and the index itself, before any model loads."""
+    if args.weight is not None and not 0.0 <= args.weight <= 1.0:
+        raise ConfigError(f"--weight must be in [0, 1], got {args.weight}")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
+    if args.calibration is not None and not Path(args.calibration).is_file():
+        raise ConfigError(f"{args.calibration}: no such calibration file")
+    from spokenqa.archive.store import open_store
+
+    open_store(args.index).close()  # missing, not SQLite, not an index: one line now
+
+
+def open_archive(args: argparse.Namespace):
+    """The ArchiveQA that --index, --checkpoint, the backend flags and --calibration describe."""
+    folder, _ = choose_checkpoint(args.checkpoint)
+    from spokenqa.archive.read import ArchiveQA
+    from spokenqa.qa import QA
+
+    qa = QA.load(folder, backend=args.backend, quantize=args.quantize)
+    return ArchiveQA.open(args.index, qa, args.calibration)
+
+
+def archive_answer_line(a) -> str:
+    """`document [start-end s]: text (p=...)`, as `ask --index` prints an answer."""
+    when = f" [{a.start_s:.1f}-{a.end_s:.1f} s]" if a.start_s is not None else ""
+    return f"{a.document['path']}{when}: {a.text}  (p={a.probability:.3f})"
+
+
+def ask_index_command(args: argparse.Namespace, questions: list[str]) -> int:
+    check_archive_args(args)
+    with open_archive(args) as archive:
+        results = archive.ask(questions, passages=args.passages, top_k=args.top_k, mode=args.mode,
+                              weight=args.weight, fusion=args.fusion, threshold=args.threshold)
+        runtime = archive.qa.runtime
+    if args.json:
+        print(json.dumps({"index": args.index, "results": [r.to_dict() for r in results], **runtime.to_dict()},
+                         ensure_ascii=False))
+        return 0
+    notice(f"answered with {runtime}")
+    for r in results:
+        print(f"Q: {r.question}")
+        if r.abstained:
+            best = f" (the best answer's p < {r.threshold:.3f})" if r.hits else " (no passage matches)"
+            print(f"  not in this archive{best}")
+        for rank, a in enumerate(r.answers, 1):
+            print(f"  {rank}. {archive_answer_line(a)}")
+    return 0
 
 
 def _text_context(args: argparse.Namespace) -> str | None:
@@ -66,6 +140,8 @@ def ask_command(args: argparse.Namespace) -> int:
         questions = check_questions(args.question)
     except ConfigError as e:
         raise ConfigError(f"--question: {e}") from None
+    if args.index is not None:
+        return ask_index_command(args, questions)
     context = _text_context(args)
     folder, _ = choose_checkpoint(args.checkpoint)
     transcript = _transcribe(args.audio, args.engine) if args.audio else None
@@ -95,4 +171,5 @@ def ask_command(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_ask_parser", "ask_command"]
+__all__ = ["add_archive_args", "add_ask_parser", "archive_answer_line", "ask_command", "check_archive_args",
+           "open_archive"]

@@ -1,0 +1,189 @@
+"""spokenqa.archive.read: asking a whole archive. A real SQLite index of the built-in sample (five
+SQuAD-format paragraphs) with the shipped sentence encoder, read by the shipped model; the CLI's
+`ask --index`; bad input."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spokenqa.archive import index
+from spokenqa.archive.calibrate import (
+    Calibration,
+    expected_calibration_error,
+    fit_logistic,
+    threshold_for,
+    uncalibrated,
+)
+from spokenqa.archive.read import ArchiveQA, seconds
+from spokenqa.cli import main
+from spokenqa.errors import ConfigError, DataError
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "src" / "spokenqa" / "sample" / "sample_spoken.json"
+JSONL_TEXT = "the old bridge was built in nineteen thirty two. it was painted red in nineteen fifty."
+
+pytestmark = pytest.mark.slow  # the shipped encoder and reader
+
+
+@pytest.fixture(scope="module")
+def sample_index(tmp_path_factory) -> Path:
+    """The sample's five paragraphs, and one transcript with word times (a `transcribe` line)."""
+    folder = tmp_path_factory.mktemp("archive")
+    words, pos, t = [], 0, 0.0
+    for w in JSONL_TEXT.split(" "):
+        words.append({"text": w.rstrip("."), "start_char": pos, "end_char": pos + len(w.rstrip(".")),
+                      "start_s": round(t, 2), "end_s": round(t + 0.4, 2)})
+        pos, t = pos + len(w) + 1, t + 0.5
+    (folder / "talk.jsonl").write_text(json.dumps({"file": "/rec/talk.wav", "text": JSONL_TEXT, "duration": t,
+                                                   "engine": "pocketsphinx", "words": words}) + "\n")
+    path = folder / "sample.sqlite"
+    index.build(path, [SAMPLE, folder / "talk.jsonl"], progress=False, threads=1)
+    return path
+
+
+@pytest.fixture(scope="module")
+def qa():
+    from spokenqa.qa import QA
+
+    return QA.load()
+
+
+@pytest.fixture(scope="module")
+def archive(sample_index, qa):
+    with ArchiveQA.open(sample_index, qa) as a:
+        yield a
+
+
+def test_answer_from_the_right_document_with_text_and_seconds(archive):
+    result = archive.ask("who built the harbor lighthouse", top_k=2)[0]
+    assert not result.abstained and len(result.answers) == 2
+    best = result.answers[0]
+    assert best.text == "thomas reed"
+    assert best.document["path"] == f"{SAMPLE}#0/0" and best.document["title"] == "harbor lighthouse"
+    assert best.passage["text"][best.start:best.end] == best.text
+    assert 0.0 <= best.probability <= 1.0 and best.start_s is None  # a text document has no times
+    assert best.probability >= result.answers[1].probability
+    assert {"span", "no_answer", "margin", "rank", "fused", "bm25", "dense"} <= set(best.features)
+    assert result.hits[0].passage.path == f"{SAMPLE}#0/0"
+    payload = json.loads(json.dumps(result.to_dict()))
+    assert set(payload) == {"question", "answers", "abstained", "threshold", "hits"}
+    assert set(payload["answers"][0]) >= {"text", "probability", "start", "end", "start_s", "end_s", "document",
+                                          "passage", "features"}
+
+    timed = archive.ask("when was the old bridge painted red")[0].answers[0]
+    assert timed.document["path"] == "/rec/talk.wav" and timed.text == "nineteen fifty"
+    at = JSONL_TEXT.index("nineteen fifty")  # words every 0.5 s, 0.4 s long
+    n = JSONL_TEXT[:at].count(" ")
+    assert (timed.start_s, timed.end_s) == (pytest.approx(0.5 * n), pytest.approx(0.5 * (n + 1) + 0.4))
+
+
+def test_a_batch_answers_as_one_by_one(archive):
+    questions = ["how many eggs does the queen lay a day", "when was the railway opened",
+                 "who donated the old maps"]
+    together = archive.ask(questions, passages=3)
+    alone = [archive.ask(q, passages=3)[0] for q in questions]
+    for a, b in zip(together, alone, strict=True):
+        assert [x.text for x in a.answers] == [x.text for x in b.answers]
+        assert [x.document["path"] for x in a.answers] == [x.document["path"] for x in b.answers]
+        assert a.answers[0].probability == pytest.approx(b.answers[0].probability, abs=1e-3)
+    assert together[0].answers[0].text == "two thousand"
+
+
+def test_modes_settings_and_bad_input(archive):
+    for mode in ("bm25", "dense", "hybrid"):
+        result = archive.ask("how tall is the lighthouse", mode=mode, passages=2)[0]
+        assert len(result.hits) == 2 and result.answers[0].document["title"] == "harbor lighthouse"
+        assert result.answers[0].features["dense"] is not None or mode == "bm25"
+    assert archive.ask("?!", threshold=0.0)[0].abstained  # no words: no passage, nothing to read
+    never = archive.ask("who built the lighthouse", threshold=1.0)[0]
+    assert never.abstained and never.answers == [] and never.threshold == 1.0
+    for bad, message in (({"passages": 0}, "passages"), ({"top_k": 0}, "top_k"), ({"threshold": 2}, "threshold"),
+                         ({"mode": "x"}, "mode"), ({"weight": 3.0}, "weight")):
+        with pytest.raises(ConfigError, match=message):
+            archive.ask("who built it", **bad)
+    with pytest.raises(ConfigError, match="question 1 is 501 characters"):
+        archive.ask("x" * 501)
+
+
+def test_open_errors(tmp_path, qa):
+    with pytest.raises(ConfigError, match="no such index"):
+        ArchiveQA.open(tmp_path / "none.sqlite", qa)
+    (tmp_path / "text.sqlite").write_text("hello")
+    with pytest.raises(DataError, match="not a SQLite database"):
+        ArchiveQA.open(tmp_path / "text.sqlite", qa)
+    (tmp_path / "cal.json").write_text('{"format": "other"}')
+    with pytest.raises(DataError, match="not a spokenqa archive calibration"):
+        Calibration.load(tmp_path / "cal.json")
+
+
+def test_cli_ask_index(sample_index, capsys):
+    argv = ["ask", "--index", str(sample_index), "--question", "who built the harbor lighthouse"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Q: who built the harbor lighthouse\n  1. ") and "#0/0: thomas reed  (p=" in out
+    assert main([*argv, "--threshold", "1", "--json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["results"][0]["abstained"] is True and payload["results"][0]["answers"] == []
+    assert main([*argv, "--threshold", "1"]) == 0
+    assert "not in this archive" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    (["--index", "/nonexistent/a.sqlite"], "no such index"),
+    (["--index", str(SAMPLE)], "not a SQLite database"),
+    (["--index", "{index}", "--threshold", "1.5"], "--threshold must be in [0, 1]"),
+    (["--index", "{index}", "--calibration", "/nonexistent.json"], "no such calibration file"),
+    (["--index", "{index}", "--passages", "0"], "must be more than 0"),
+])
+def test_cli_ask_index_bad_input_is_one_line(sample_index, capsys, extra, message):
+    argv = ["ask", "--question", "who built it", *(a.replace("{index}", str(sample_index)) for a in extra)]
+    assert run(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err.strip().splitlines()[-1] and "Traceback" not in err  # argparse: usage, then the line
+
+
+def run(argv: list[str]) -> int:
+    """main's exit status, argparse's usage errors (SystemExit) included."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return int(e.code)
+
+
+# --------------------------------------------------------------------------------------------
+# calibration pieces (numpy only)
+
+
+def test_logistic_fit_recovers_a_known_model_and_ece_of_calibrated_scores():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 2))
+    p = 1 / (1 + np.exp(-(2.0 * x[:, 0] - 1.0 * x[:, 1] + 0.5)))
+    y = rng.random(4000) < p
+    model = fit_logistic(["a", "b"], x, y, l2=0.0)
+    coef = np.array(model.coef) / np.array(model.scale)
+    assert coef == pytest.approx([2.0, -1.0], abs=0.2)
+    fitted = 1 / (1 + np.exp(-model.logit(x)))
+    assert expected_calibration_error(fitted, y) < 0.03
+    assert expected_calibration_error(np.full(4000, 0.99), y) > 0.3
+    assert threshold_for(np.array([0.9, 0.8, 0.7, 0.1]), 0.75) == 0.7
+    with pytest.raises(DataError, match="labels are all the same"):
+        fit_logistic(["a"], x[:, :1], np.ones(4000))
+
+
+def test_calibration_file_round_trip(tmp_path):
+    cal = uncalibrated()
+    cal.threshold, cal.fusion, cal.weight = 0.37, "score", 0.3
+    cal.save(tmp_path / "c.json")
+    back = Calibration.load(tmp_path / "c.json")
+    assert back.to_dict() == cal.to_dict() and back.path == str(tmp_path / "c.json")
+
+
+def test_seconds_of_a_span():
+    words = [[0, 3, 0.0, 0.4], [4, 10, 0.5, 0.9], [11, 14, 1.0, 1.3]]
+    assert seconds(words, 4, 14) == (0.5, 1.3)
+    assert seconds(words, 5, 6) == (0.5, 0.9)
+    assert seconds(words, 20, 22) is None
