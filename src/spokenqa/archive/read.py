@@ -28,7 +28,7 @@ strongest place). `probability` is P(the answer is right); when the best answer'
 into the passage's text; `start_s`/`end_s` the seconds of the recording when the document has
 word times, else the passage's (None for text).
 
-An ArchiveQA keeps its index open (SQLite: use it from the thread that opened it) and its
+An ArchiveQA keeps its index open for reading (WAL: `index add` may write meanwhile) and its
 reader loaded: open once, ask many times.
 """
 
