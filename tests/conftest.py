@@ -96,21 +96,17 @@ def live_server(tiny_checkpoint):
 
 @pytest.fixture(scope="session")
 def archive_index(tmp_path_factory, tiny_model_dir) -> Path:
-    """A small real archive index (tests/test_serve_archive.py, tests/test_browser.py): the
-    sample's 5 SQuAD paragraphs and, when pocketsphinx is installed, tests/data/bridge_1932.wav
-    transcribed (a recording with word times), with the tiny encoder's vectors."""
-    import importlib.util
+    """A small real archive index (tests/test_serve_archive.py): the sample's 5 SQuAD paragraphs
+    and tests/data/bridge_1932.wav transcribed by pocketsphinx (a recording with word times),
+    with the tiny encoder's vectors."""
     import shutil
 
     from spokenqa.archive import index
 
     folder = tmp_path_factory.mktemp("archive")
-    inputs = [SAMPLE]
-    if importlib.util.find_spec("pocketsphinx") is not None:
-        shutil.copy(ROOT / "tests" / "data" / "bridge_1932.wav", folder / "bridge_1932.wav")
-        inputs.append(folder / "bridge_1932.wav")
+    shutil.copy(ROOT / "tests" / "data" / "bridge_1932.wav", folder / "bridge_1932.wav")
     path = folder / "archive.sqlite"
-    index.build(path, inputs, encoder=str(tiny_model_dir))
+    index.build(path, [SAMPLE, folder / "bridge_1932.wav"], encoder=str(tiny_model_dir))
     return path
 
 

@@ -3,7 +3,6 @@ port, the tiny untrained checkpoint and tiny encoder of conftest, a real SQLite 
 sample's paragraphs and a transcribed recording): search, the recordings' audio by range, what
 a server without an index says, bad input, and readers answering while `index add` writes."""
 
-import importlib.util
 import json
 
 import pytest
@@ -13,8 +12,6 @@ httpx = pytest.importorskip("httpx")
 from conftest import ROOT, SAMPLE, SERVE_LIMITS
 
 BRIDGE = ROOT / "tests" / "data" / "bridge_1932.wav"
-needs_sphinx = pytest.mark.skipif(importlib.util.find_spec("pocketsphinx") is None,
-                                  reason="pocketsphinx not installed (the archive's recording is transcribed)")
 
 
 @pytest.fixture(scope="module")
@@ -50,10 +47,10 @@ def squad_questions():
 def test_health_and_archive_stats(client, archive_index):
     assert client.get("/health").json()["archive"] == str(archive_index)
     stats = client.get("/v1/archive").json()
-    audio = importlib.util.find_spec("pocketsphinx") is not None
-    assert stats["path"] == str(archive_index) and stats["documents"] == 5 + audio
-    assert stats["kinds"] == {"squad": 5, **({"audio": 1} if audio else {})}
+    assert stats["path"] == str(archive_index) and stats["documents"] == 6
+    assert stats["kinds"] == {"squad": 5, "audio": 1} and 2.6 < stats["audio_hours"] * 3600 < 2.7
     assert stats["passages"] >= stats["documents"] and stats["failures"] == 0
+    assert stats["calibration"] is None and stats["threshold"] == 0.5  # the tiny reader has none
     spec = client.get("/openapi.json").json()
     assert {"/v1/search", "/v1/archive", "/v1/documents/{document_id}/audio"} <= set(spec["paths"])
     schema = spec["components"]["schemas"]["SearchRequest"]["properties"]
@@ -104,7 +101,6 @@ def test_search_modes_and_fusions(client):
     assert search(client, question="?!...").json()["hits"] == []
 
 
-@needs_sphinx
 def test_search_finds_the_recording_with_its_times_and_audio(client):
     hits = search(client, question="when was the bridge built", k=2, mode="bm25").json()["hits"]
     top = hits[0]
@@ -168,6 +164,86 @@ def test_bad_search_bodies(client):
     assert_error(client.get("/v1/search"), 405, "GET", "POST")
 
 
+# --- answers over the archive ---------------------------------------------------------------
+
+
+def answer(client, **body):
+    return client.post("/v1/answer", json=body)
+
+
+def test_answers_over_the_archive_are_the_readers(client, archive_server):
+    """No context: the archive. Each answer is a span of its passage with its document, and the
+    response holds exactly what ArchiveQA.ask gives in-process."""
+    questions = ["when was the bridge built", "who built the lighthouse"]
+    r = answer(client, questions=questions, top_k=3, passages=4, threshold=0.0)
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert data["index"] == client.get("/health").json()["archive"] and data["elapsed_ms"] > 0
+    expected = archive_server.app.state.service.archive.reader.ask(questions, passages=4, top_k=3, threshold=0.0)
+    for result, want in zip(data["results"], expected, strict=True):
+        assert result["question"] == want.question and result["threshold"] == 0.0
+        assert result["abstained"] is False and 1 <= len(result["answers"]) <= 3
+        assert [(a["text"], a["document"]["id"], a["passage"]["id"]) for a in result["answers"]] == \
+            [(a.text, a.document["id"], a.passage["id"]) for a in want.answers]
+        probabilities = [a["probability"] for a in result["answers"]]
+        assert probabilities == sorted(probabilities, reverse=True) and all(0 <= p <= 1 for p in probabilities)
+        for a in result["answers"]:
+            passage, document = a["passage"], a["document"]
+            assert a["text"] == passage["text"][a["start"]:a["end"]] and a["text"]
+            if passage["start_s"] is None:
+                assert a["start_s"] is None and document["audio_url"] is None
+            else:  # a recording: the answer's seconds lie in its passage's
+                assert passage["start_s"] - 0.01 <= a["start_s"] <= a["end_s"] <= passage["end_s"] + 0.01
+                assert document["audio_url"] == f"/v1/documents/{document['id']}/audio"
+
+
+def test_not_in_this_archive(client):
+    """Abstained exactly when the best answer's probability is below the threshold: the
+    server's (GET /v1/archive) by default, or the request's."""
+    question = ["how many eggs does the queen lay"]
+    best = answer(client, questions=question, threshold=0.0).json()["results"][0]["answers"][0]["probability"]
+    refused = answer(client, questions=question, threshold=1.0).json()["results"][0]
+    assert refused["abstained"] is (best < 1.0) and best < 1.0  # an untrained reader is never sure
+    assert refused["answers"] == [] and refused["threshold"] == 1.0
+    default = answer(client, questions=question).json()["results"][0]
+    threshold = client.get("/v1/archive").json()["threshold"]
+    assert default["threshold"] == threshold and default["abstained"] is (best < threshold)
+    nothing = answer(client, questions=["?!"], threshold=0.0).json()["results"][0]  # no words: no passage
+    assert nothing["abstained"] is True and nothing["answers"] == []
+
+
+def test_the_context_endpoints_keep_working_with_an_index(client):
+    r = answer(client, context="the bridge was built in nineteen thirty two.", questions=["when"], top_k=2)
+    assert r.status_code == 200, r.text
+    assert r.json()["transcript_id"] is None and len(r.json()["results"][0]["answers"]) == 2
+
+
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"questions": ["bees"], "passages": 0}, ("passages", "greater than or equal to 1")),
+        ({"questions": ["bees"], "passages": SERVE_LIMITS.max_passages + 1}, ("passages", "less than or equal")),
+        ({"questions": ["bees"], "mode": "sparse"}, ("mode",)),
+        ({"questions": ["bees"], "threshold": 1.5}, ("threshold", "less than or equal to 1")),
+        ({"questions": ["bees"], "weight": -1}, ("weight",)),
+        ({"questions": ["bees"], "context": "x y", "passages": 3}, ("passages", "only over the archive")),
+        ({"questions": ["bees"], "context": "x y", "transcript_id": "abc"}, ("not both", "archive")),
+        ({"questions": ["why " * 200]}, ("questions[0]", f"at most {SERVE_LIMITS.max_question_chars}")),
+        ({"questions": ["bees"] * (SERVE_LIMITS.max_questions + 1)}, ("questions", f"at most {SERVE_LIMITS.max_questions}")),
+        ({"questions": ["  "]}, ("question 1 is empty",)),
+    ],
+)
+def test_bad_archive_answer_requests(client, body, words):
+    assert_error(answer(client, **body), 422, *words)
+
+
+def test_no_context_on_a_server_without_an_index(live_server):
+    with httpx.Client(base_url=live_server.url, timeout=30) as c:
+        assert_error(c.post("/v1/answer", json={"questions": ["who"]}), 422, "exactly one of", "no archive", "--index")
+        assert_error(c.post("/v1/answer", json={"questions": ["who"], "context": "a b", "passages": 2}), 422,
+                     "passages", "only over the archive")
+
+
 # --- a writer while the server reads --------------------------------------------------------
 
 
@@ -206,3 +282,8 @@ def test_cli_serve_index_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "text.sqlite").write_text("not a database")
     assert main(["serve", "--index", str(tmp_path / "text.sqlite"), "--port", "0"]) == 2
     assert "not a SQLite database" in capsys.readouterr().err
+    for argv, message in ((["--threshold", "0.5"], "give --index INDEX too"),
+                          (["--index", "x.sqlite", "--threshold", "1.5"], "--threshold must be in [0, 1]"),
+                          (["--index", "x.sqlite", "--calibration", str(tmp_path / "c.json")], "no such calibration")):
+        assert main(["serve", "--port", "0", *argv]) == 2
+        assert message in capsys.readouterr().err

@@ -9,6 +9,7 @@ the limits without a flag keep its defaults.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from spokenqa.audio.asr import ENGINES
 from spokenqa.backends import add_backend_args
@@ -29,6 +30,11 @@ def add_serve_parser(sub) -> None:
     p.add_argument("--index", metavar="INDEX",
                    help="also answer over this archive (a `spokenqa index build` file): /v1/search, "
                    "/v1/answer without a context, and the page's archive mode")
+    p.add_argument("--threshold", type=float, metavar="P",
+                   help="with --index: answer only when the best answer's probability is at least P, else "
+                   "\"not in this archive\" (default: the calibration's; a request's `threshold` overrides)")
+    p.add_argument("--calibration", metavar="FILE",
+                   help="with --index: the archive calibration (default: archive_calibration.json of the checkpoint)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=8000, help="default 8000; 0: any free port")
     p.add_argument("--engine", default="pocketsphinx", choices=ENGINES, help="ASR for uploads")
@@ -55,6 +61,12 @@ def serve_command(args: argparse.Namespace) -> int:
         from spokenqa.checkpoint import checkpoint_config
 
         checkpoint_config(args.checkpoint)
+    if args.index is None and (args.threshold is not None or args.calibration is not None):
+        raise ConfigError("--threshold and --calibration apply to an archive: give --index INDEX too")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise ConfigError(f"--threshold must be in [0, 1], got {args.threshold}")
+    if args.calibration is not None and not Path(args.calibration).is_file():
+        raise ConfigError(f"{args.calibration}: no such calibration file")
     if args.index is not None:  # and so is what is not an index
         from spokenqa.archive.store import open_store
 
@@ -74,5 +86,6 @@ def serve_command(args: argparse.Namespace) -> int:
     serve(
         args.checkpoint, args.host, args.port, access_log=not args.quiet, limits=limits, engine=args.engine,
         threads=args.threads, device=args.device, backend=args.backend, quantize=args.quantize, index=args.index,
+        calibration=args.calibration, threshold=args.threshold,
     )
     return 0

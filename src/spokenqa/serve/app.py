@@ -37,7 +37,7 @@ from spokenqa import __version__
 from spokenqa.checkpoint import resolve_checkpoint
 from spokenqa.errors import ConfigError, SpokenQAError
 from spokenqa.serve import pages
-from spokenqa.serve.archive import Archive, add_archive_routes
+from spokenqa.serve.archive import Archive, add_archive_routes, check_index
 from spokenqa.serve.handlers import add_error_handlers
 from spokenqa.serve.limits import Limits
 from spokenqa.serve.middleware import BodyLimit
@@ -46,6 +46,7 @@ from spokenqa.serve.schemas import (
     ID_PATTERN,
     AnswerOut,
     AnswerResponse,
+    ArchiveAnswerResponse,
     ErrorOut,
     HealthOut,
     ResultOut,
@@ -72,13 +73,16 @@ def create_app(
     quantize: str | None = None,
     qa=None,
     index: str | os.PathLike | None = None,
+    calibration: str | os.PathLike | None = None,
+    threshold: float | None = None,
 ) -> FastAPI:
     """The FastAPI app: loads `checkpoint` once (default: the shipped model; or uses the loaded
     `qa`) with `backend` / `quantize` on `device` with `threads` (spokenqa.backends), then serves
     the API and the page within `limits` (None: `Limits()`, the defaults). Uploads are
     transcribed by `engine`; `workers` model calls (and as many ASR calls) run at a time. With
     `index` (a `spokenqa index build` file, opened for reading) it also answers over that archive
-    (`spokenqa.serve.archive`). Raises ConfigError for a folder that is not a checkpoint, an
+    (`spokenqa.serve.archive`), with the reader's `calibration` (default: its own) and refusing
+    below `threshold` (default: the calibration's). Raises ConfigError for a folder that is not a checkpoint, an
     unknown engine or fewer than 1 worker, and ConfigError/DataError for what is not an index."""
     from spokenqa.audio.asr import check_engine
 
@@ -86,14 +90,19 @@ def create_app(
     check_engine(engine)
     if workers < 1:
         raise ConfigError(f"serve: workers must be at least 1, got {workers}")
-    archive = None if index is None else Archive(index)  # a bad index is told before the model loads
+    if index is not None:  # a bad index is told before the model loads
+        check_index(index)
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise ConfigError(f"serve: threshold must be in [0, 1], got {threshold}")
     if qa is None:
         from spokenqa.qa import QA
 
         checkpoint = resolve_checkpoint(checkpoint)
         qa = QA.load(checkpoint, device=device, threads=threads, backend=backend, quantize=quantize)
         qa.answer("is it ready", context="the model is ready.")  # first call pays the lazy set-up
-    if archive is not None:
+    archive = None
+    if index is not None:
+        archive = Archive(index, qa, calibration, threshold)
         archive.warm_up()
     app = FastAPI(
         title="spokenqa",
@@ -111,7 +120,7 @@ def create_app(
     app.state.service = Service(qa, str(checkpoint), limits, engine, workers, archive)
     app.add_middleware(BodyLimit, limit_for=limits.body_limit, timeout=limits.max_body_seconds)
     add_error_handlers(app)
-    _add_api_routes(app, answer_request_model(limits))
+    _add_api_routes(app, answer_request_model(limits, archive=archive is not None))
     add_archive_routes(app, search_request_model(limits))
     app.include_router(pages.router)
     return app
@@ -141,11 +150,15 @@ def _add_api_routes(app: FastAPI, AnswerRequest: type[BaseModel]) -> None:
     """The JSON routes, in the order the OpenAPI schema lists them. `AnswerRequest` is the answer
     request model with this app's limits."""
 
-    async def answer(body: AnswerRequest, request: Request) -> AnswerResponse:  # type: ignore[valid-type]
-        return await _answer(request.app.state.service, body)
+    async def answer(body: AnswerRequest, request: Request) -> AnswerResponse | ArchiveAnswerResponse:  # type: ignore[valid-type]
+        service = request.app.state.service
+        if body.over_archive:
+            return await _answer_archive(service, body)
+        return await _answer(service, body)
 
-    app.add_api_route("/v1/answer", answer, methods=["POST"], response_model=AnswerResponse,
-                      responses=ERRORS, tags=["qa"], summary="Answer questions over a transcript")
+    app.add_api_route("/v1/answer", answer, methods=["POST"], response_model=AnswerResponse | ArchiveAnswerResponse,
+                      responses=ERRORS, tags=["qa"],
+                      summary="Answer questions over a transcript, or over the archive (serve --index)")
     app.add_api_route("/v1/transcribe", transcribe_upload, methods=["POST"], response_model=TranscribeResponse,
                       responses=ERRORS, tags=["audio"],
                       summary="Transcribe an uploaded recording (kept for /v1/answer and /v1/audio)")
@@ -179,6 +192,16 @@ async def _answer(service: Service, body) -> AnswerResponse:
             answers.append(AnswerOut(**d))
         out.append(ResultOut(question=r.question, answers=answers))
     return AnswerResponse(results=out, transcript_id=body.transcript_id, elapsed_ms=elapsed, queued_ms=queued)
+
+
+async def _answer_archive(service: Service, body) -> ArchiveAnswerResponse:
+    """``POST /v1/answer`` without a context: the questions over the server's archive."""
+    archive = service.archive
+    results, queued, elapsed = await service.run(
+        "model", archive.answer, list(body.questions), body.top_k, passages=body.passages, mode=body.mode,
+        fusion=body.fusion, weight=body.weight, threshold=body.threshold,
+    )
+    return ArchiveAnswerResponse(results=results, index=archive.path, elapsed_ms=elapsed, queued_ms=queued)
 
 
 # The routes below have comments, not docstrings: FastAPI would publish a docstring in the schema.

@@ -28,33 +28,57 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from spokenqa.serve.ranges import RangedFile
-from spokenqa.serve.schemas import ArchiveOut, DocumentOut, ErrorOut, HitOut, SearchResponse
+from spokenqa.serve.schemas import (
+    ArchiveAnswerOut,
+    ArchiveOut,
+    ArchiveResultOut,
+    DocumentOut,
+    ErrorOut,
+    HitOut,
+    SearchResponse,
+)
 
 AUDIO_KINDS = ("audio", "jsonl")  # documents whose path is the recording they were transcribed from
 NO_ARCHIVE = "this server has no archive: start it with `spokenqa serve --index INDEX`"
 
 
 class Archive:
-    """An index opened for reading, and what the routes ask of it. Every method but `close`
-    touches SQLite or the encoder: the routes call them in worker threads, searches behind the
-    model's limiter (`Service.run`: the encoder is a model too)."""
+    """An index and the reader over it, and what the routes ask of them. Every method but
+    `close` touches SQLite or a model: the routes call them in worker threads, searches and
+    answers behind the model's limiter (`Service.run`: the encoder is a model too)."""
 
-    def __init__(self, index: str | os.PathLike[str]) -> None:
-        from spokenqa.archive.store import open_store
+    def __init__(self, index: str | os.PathLike[str], qa: Any, calibration: str | os.PathLike[str] | None = None,
+                 threshold: float | None = None) -> None:
+        from spokenqa.archive.read import ArchiveQA
 
-        self.store = open_store(index)
+        self.reader = ArchiveQA.open(index, qa=qa, calibration=calibration)
+        self.store = self.reader.store
         self.path = self.store.path
+        self.threshold = self.reader.calibration.threshold if threshold is None else threshold
 
     def warm_up(self) -> None:
         """Load the encoder and the vector matrix now, not on the first question."""
         self.search("is it ready", k=1)
 
-    def search(self, question: str, k: int = 5, mode: str = "hybrid", fusion: str = "rrf",
+    def search(self, question: str, k: int = 5, mode: str = "hybrid", fusion: str | None = None,
                weight: float | None = None) -> list[Any]:
-        from spokenqa.archive.retrieve import DEFAULT_WEIGHT, search
+        """`k` hits; `fusion` and `weight` not given: those the reader's calibration chose."""
+        return self.reader.retrieve(question, k, mode, weight, fusion)
 
-        return search(self.store, question, k=k, mode=mode, fusion=fusion,
-                      weight=DEFAULT_WEIGHT if weight is None else weight)
+    def answer(self, questions: list[str], top_k: int, **settings: Any) -> list[ArchiveResultOut]:
+        """`ArchiveQA.ask` with the request's settings (those not given: the reader's defaults,
+        and this server's threshold) as the API shows the results."""
+        settings = {k: v for k, v in settings.items() if v is not None}
+        settings.setdefault("threshold", self.threshold)
+        results = self.reader.ask(questions, top_k=top_k, **settings)
+        docs = self.documents(a.document["id"] for r in results for a in r.answers)
+        return [ArchiveResultOut(
+            question=r.question, abstained=r.abstained, threshold=r.threshold,
+            answers=[ArchiveAnswerOut(text=a.text, probability=a.probability, start=a.start, end=a.end,
+                                      start_s=_seconds(a.start_s), end_s=_seconds(a.end_s),
+                                      document=docs[a.document["id"]], passage=a.passage)
+                     for a in r.answers])
+            for r in results]
 
     def documents(self, ids) -> dict[int, DocumentOut]:
         """The documents with these ids as the API shows them."""
@@ -78,11 +102,23 @@ class Archive:
     def stats(self) -> ArchiveOut:
         s = self.store.stats()
         return ArchiveOut(path=s.path, documents=s.documents, passages=s.passages, failures=s.failures,
-                          audio_hours=round(s.audio_hours, 4), kinds=s.kinds, encoder=s.encoder,
-                          generation=self.store.generation())
+                          audio_hours=s.audio_hours, kinds=s.kinds, encoder=s.encoder,
+                          generation=self.store.generation(), threshold=self.threshold,
+                          calibration=self.reader.calibration.path)
 
     def close(self) -> None:
-        self.store.close()
+        self.reader.close()
+
+
+def check_index(index: str | os.PathLike[str]) -> None:
+    """What is not an index (missing, not SQLite, another schema) as a one-line error, at once."""
+    from spokenqa.archive.store import open_store
+
+    open_store(index).close()
+
+
+def _seconds(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 3)
 
 
 def audio_media_type(doc: Any) -> str | None:
@@ -158,4 +194,4 @@ def add_archive_routes(app: FastAPI, SearchRequest: type[BaseModel]) -> None:
                       summary="A recording of the archive (supports Range)")
 
 
-__all__ = ["AUDIO_KINDS", "Archive", "add_archive_routes", "audio_media_type", "document_name"]
+__all__ = ["AUDIO_KINDS", "Archive", "add_archive_routes", "audio_media_type", "check_index", "document_name"]

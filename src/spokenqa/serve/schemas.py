@@ -108,6 +108,9 @@ class ArchiveOut(BaseModel):
     kinds: dict[str, int] = Field(description="documents by kind: audio, jsonl, text, squad")
     encoder: str
     generation: int = Field(description="changes whenever the index does (`spokenqa index add` while serving)")
+    threshold: float = Field(description="the probability an answer needs by default, else \"not in this archive\"")
+    calibration: str | None = Field(description="the reader's calibration file; null: none, so the "
+                                    "probabilities are sigmoid scores, not calibrated")
 
 
 class ErrorOut(BaseModel):
@@ -128,18 +131,58 @@ class HealthOut(BaseModel):
     limits: dict[str, Any]
 
 
-def answer_request_model(limits: Limits) -> type[BaseModel]:
+class ArchiveAnswerOut(BaseModel):
+    text: str = Field(description="the answer, sliced from its passage")
+    probability: float = Field(description="calibrated probability that the answer is right (0-1)")
+    start: int = Field(description="character offset of the answer in the passage's text")
+    end: int = Field(description="character offset just past the answer in the passage's text")
+    start_s: float | None = Field(None, description="second of the recording the answer starts at "
+                                  "(null: a document without times)")
+    end_s: float | None = Field(None, description="second of the recording the answer ends at")
+    document: DocumentOut
+    passage: PassageOut
+
+
+class ArchiveResultOut(BaseModel):
+    question: str
+    abstained: bool = Field(description="true: not in this archive (no answer's probability reached "
+                            "`threshold`); `answers` is then empty")
+    threshold: float = Field(description="the probability an answer needed")
+    answers: list[ArchiveAnswerOut] = Field(description="best first, at most `top_k`")
+
+
+class ArchiveAnswerResponse(BaseModel):
+    results: list[ArchiveResultOut]
+    index: str = Field(description="the archive answered over")
+    elapsed_ms: float = Field(description="milliseconds retrieval and the model took")
+    queued_ms: float = Field(description="milliseconds the request waited for the model")
+
+
+ARCHIVE_FIELDS = ("passages", "mode", "fusion", "weight", "threshold")
+"""The answer request's fields that only apply over the archive (no context, no transcript_id)."""
+
+
+def answer_request_model(limits: Limits, archive: bool = False) -> type[BaseModel]:
+    """The answer request with these limits; `archive`: the server has an index, so a request
+    without `context` and `transcript_id` is asked of it."""
     Question = Annotated[str, StringConstraints(max_length=limits.max_question_chars)]
+    one = ("give exactly one of `context` (the transcript text) or `transcript_id` (from POST "
+           "/v1/transcribe)")
+    both = ("give `context` or `transcript_id`, not both (or neither, to ask the archive)" if archive
+            else one)
 
     class AnswerRequest(BaseModel):
         """Questions over one context: pasted text (`context`) or an uploaded recording's
-        transcript (`transcript_id` from POST /v1/transcribe)."""
+        transcript (`transcript_id` from POST /v1/transcribe); or, on a server started with
+        `--index`, neither: over the whole archive (`passages`, `mode`, `fusion`, `weight`,
+        `threshold` apply there)."""
 
         model_config = ConfigDict(
             extra="forbid",
             json_schema_extra={"examples": [
                 {"context": "the bridge was built in nineteen thirty two.",
                  "questions": ["when was the bridge built"], "top_k": 3},
+                {"questions": ["when was the bridge built"], "top_k": 3, "passages": 5},
             ]},
         )
         questions: list[Question] = Field(
@@ -154,6 +197,14 @@ def answer_request_model(limits: Limits) -> type[BaseModel]:
             None, pattern=ID_PATTERN, description="a transcript from POST /v1/transcribe instead of `context`"
         )
         top_k: int = Field(1, ge=1, le=limits.max_top_k, description="answers per question, best first")
+        passages: int | None = Field(None, ge=1, le=limits.max_passages,
+                                     description="archive: passages retrieved and read per question (default 5)")
+        mode: Literal["hybrid", "bm25", "dense"] | None = Field(None, description="archive: retrieval (default hybrid)")
+        fusion: Literal["rrf", "score"] | None = Field(None, description="archive, hybrid: default the calibration's")
+        weight: float | None = Field(None, ge=0, le=1, description="archive, hybrid: the dense share "
+                                     "(default the calibration's)")
+        threshold: float | None = Field(None, ge=0, le=1, description="archive: the probability an answer needs, "
+                                        "else \"not in this archive\" (default the server's)")
 
         @field_validator("questions")
         @classmethod
@@ -165,21 +216,28 @@ def answer_request_model(limits: Limits) -> type[BaseModel]:
 
         @model_validator(mode="after")
         def _one_source(self):
-            if (self.context is None) == (self.transcript_id is None):
-                raise ValueError(
-                    "give exactly one of `context` (the transcript text) or `transcript_id` "
-                    "(from POST /v1/transcribe)"
-                )
+            if self.context is not None and self.transcript_id is not None:
+                raise ValueError(both)
+            if self.context is None and self.transcript_id is None:
+                if not archive:
+                    raise ValueError(f"{one}; this server has no archive to ask instead (start it with --index)")
+            else:
+                given = [f for f in ARCHIVE_FIELDS if getattr(self, f) is not None]
+                if given:
+                    raise ValueError(f"{', '.join(given)}: only over the archive (without `context` or "
+                                     "`transcript_id`)")
             if self.context is not None and not self.context.strip():
                 raise ValueError("`context` is empty")
             return self
+
+        @property
+        def over_archive(self) -> bool:
+            return self.context is None and self.transcript_id is None
 
     return AnswerRequest
 
 
 def search_request_model(limits: Limits) -> type[BaseModel]:
-    from spokenqa.archive.retrieve import DEFAULT_WEIGHT
-
     class SearchRequest(BaseModel):
         """One question over the server's archive (`spokenqa serve --index`): its best passages."""
 
@@ -191,8 +249,9 @@ def search_request_model(limits: Limits) -> type[BaseModel]:
             description=f"up to {limits.max_question_chars} characters")
         k: int = Field(5, ge=1, le=limits.max_search_k, description="passages, best first")
         mode: Literal["hybrid", "bm25", "dense"] = Field("hybrid", description="BM25, dense vectors, or both fused")
-        fusion: Literal["rrf", "score"] = Field("rrf", description="hybrid only: reciprocal-rank or min-max score fusion")
-        weight: float = Field(DEFAULT_WEIGHT, ge=0, le=1, description="hybrid only: the dense share")
+        fusion: Literal["rrf", "score"] | None = Field(
+            None, description="hybrid: reciprocal-rank or min-max score fusion (default: the calibration's)")
+        weight: float | None = Field(None, ge=0, le=1, description="hybrid: the dense share (default: the calibration's)")
 
         @field_validator("question")
         @classmethod

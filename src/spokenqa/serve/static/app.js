@@ -1,6 +1,7 @@
-// spokenqa page: transcript or recording in, question in, answer highlighted in the transcript.
-// Talks only to this server (/v1/transcribe, /v1/answer, /v1/audio); DOM is built with
-// textContent only.
+// spokenqa page: transcript or recording in, question in, answer highlighted in the transcript;
+// and, when the server has an archive (serve --index), one question over all of it.
+// Talks only to this server (/health, /v1/archive, /v1/transcribe, /v1/answer, /v1/audio,
+// /v1/documents/{id}/audio); DOM is built with textContent only.
 "use strict";
 
 (function () {
@@ -179,6 +180,168 @@
       playing.catch((e) => showError("The browser would not play the audio: " + e.message));
     }
   }
+
+  // --- Archive mode: shown when the server was started with --index (GET /health names it).
+  // One question over the whole archive; each answer with its document, time, probability, a
+  // play button for a recording on the server, and its passage with the answer marked.
+  const ARCHIVE_TOP_K = 3;
+  const arc = {
+    section: $("archive"), about: $("archive-about"), form: $("archive-form"),
+    question: $("archive-question"), ask: $("archive-ask"), error: $("archive-error"),
+    results: $("archive-results"), summary: $("archive-summary"), answers: $("archive-answers"), hint: $("archive-hint"),
+    player: $("archive-player"), now: $("archive-now"), audio: $("archive-audio"),
+  };
+
+  function clock(seconds) { // 65.4 -> "01:05"; from an hour on, "1:01:05"
+    const t = Math.max(0, Math.floor(seconds));
+    const pad = (n) => String(n).padStart(2, "0");
+    const h = Math.floor(t / 3600);
+    const ms = pad(Math.floor((t % 3600) / 60)) + ":" + pad(t % 60);
+    return h ? h + ":" + ms : ms;
+  }
+
+  function percent(p) {
+    return Math.round(p * 100) + "%";
+  }
+
+  function duration(hours) {
+    const s = hours * 3600;
+    if (s < 60) return Math.round(s) + " s";
+    if (s < 3600) return Math.round(s / 60) + " min";
+    return hours.toFixed(1) + " h";
+  }
+
+  async function startArchive() {
+    let health;
+    try {
+      health = await callJson("/health");
+    } catch (e) {
+      return; // the transcript mode still works; its own requests will say what is wrong
+    }
+    if (!health.archive) return;
+    arc.section.hidden = false;
+    try {
+      const a = await callJson("/v1/archive");
+      arc.about.textContent = "One question over " + a.documents + (a.documents === 1 ? " document" : " documents") +
+        " (" + a.passages + (a.passages === 1 ? " passage" : " passages") + (a.audio_hours > 0 ? ", " + duration(a.audio_hours) + " of audio" : "") + ").";
+      arc.hint.textContent = a.calibration
+        ? "The percentage is the probability that the answer is right, calibrated on held-out questions; below " +
+          percent(a.threshold) + " the archive is taken not to hold the answer."
+        : "This reader has no calibration: the percentage is its score, not a calibrated probability; below " +
+          percent(a.threshold) + " the archive is taken not to hold the answer.";
+    } catch (e) {
+      arc.about.textContent = "";
+    }
+  }
+
+  function span(className, text) {
+    const s = document.createElement("span");
+    s.className = className;
+    s.textContent = text;
+    return s;
+  }
+
+  function answerItem(a) {
+    const li = document.createElement("li");
+    li.className = "answer";
+    const where = document.createElement("p");
+    where.className = "where";
+    const name = document.createElement("strong");
+    name.className = "doc";
+    name.textContent = a.document.name;
+    where.append(name);
+    if (a.document.title && !a.document.name.startsWith(a.document.title + ".")) where.append(" · " + a.document.title);
+    const timed = a.start_s !== null && a.start_s !== undefined;
+    if (timed) where.append(" · at ", span("time", clock(a.start_s)));
+    where.append(" · ", span("prob", percent(a.probability) + " likely right"));
+    li.append(where);
+    if (timed && a.document.audio_url) {
+      const play = document.createElement("button");
+      play.type = "button";
+      play.className = "play";
+      play.textContent = "play from " + clock(a.start_s);
+      play.setAttribute("aria-label", "play from " + clock(a.start_s) + " in " + a.document.name);
+      play.dataset.start = String(a.start_s);
+      play.addEventListener("click", () => playFrom(a.document.audio_url, a.start_s, a.document.name));
+      li.append(play);
+    }
+    // The server's offsets count code points; JS strings count UTF-16 units.
+    const chars = Array.from(a.passage.text);
+    const mark = document.createElement("mark");
+    mark.textContent = chars.slice(a.start, a.end).join("");
+    const passage = document.createElement("p");
+    passage.className = "passage";
+    passage.append(chars.slice(0, a.start).join(""), mark, chars.slice(a.end).join(""));
+    li.append(passage);
+    return li;
+  }
+
+  function showArchive(result, ms) {
+    arc.results.hidden = false;
+    arc.answers.replaceChildren();
+    if (result.abstained || !result.answers.length) {
+      arc.summary.className = "summary absent";
+      arc.summary.textContent = "Not in this archive: no answer to “" + result.question +
+        "” is likely enough to be right (" + percent(result.threshold) + " needed).";
+      return;
+    }
+    const best = result.answers[0];
+    const at = best.start_s !== null && best.start_s !== undefined ? " at " + clock(best.start_s) : "";
+    arc.summary.className = "summary";
+    arc.summary.textContent = "Answer: “" + best.text + "” in " + best.document.name + at + " (" +
+      percent(best.probability) + " likely right; " + Math.round(ms) + " ms)";
+    for (const a of result.answers) arc.answers.append(answerItem(a));
+  }
+
+  async function askArchive(event) {
+    event.preventDefault();
+    arc.error.textContent = "";
+    const question = arc.question.value.trim();
+    if (!question) {
+      arc.error.textContent = "Type a question.";
+      arc.question.focus();
+      return;
+    }
+    arc.ask.disabled = true;
+    arc.results.setAttribute("aria-busy", "true");
+    try {
+      const data = await callJson("/v1/answer", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ questions: [question], top_k: ARCHIVE_TOP_K }),
+      });
+      showArchive(data.results[0], data.elapsed_ms);
+    } catch (e) {
+      arc.error.textContent = "No answer: " + e.message;
+    } finally {
+      arc.ask.disabled = false;
+      arc.results.setAttribute("aria-busy", "false");
+    }
+  }
+
+  function playFrom(url, start, name) {
+    arc.player.hidden = false;
+    arc.now.textContent = "Playing " + name + " from " + clock(start) + ".";
+    const go = () => {
+      arc.audio.currentTime = start;
+      const playing = arc.audio.play();
+      if (playing && playing.catch) {
+        playing.catch((e) => { arc.error.textContent = "The browser would not play the audio: " + e.message; });
+      }
+    };
+    if (arc.audio.getAttribute("src") === url && arc.audio.readyState >= 1) {
+      go();
+      return;
+    }
+    arc.audio.addEventListener("loadedmetadata", go, { once: true });
+    arc.audio.src = url;
+  }
+
+  arc.form.addEventListener("submit", askArchive);
+  arc.audio.addEventListener("error", () => {
+    if (arc.audio.getAttribute("src")) arc.error.textContent = "The recording cannot be played (" + arc.audio.getAttribute("src") + ").";
+  });
+  startArchive();
 
   el.audio.addEventListener("timeupdate", () => {
     if (stopAt !== null && el.audio.currentTime >= stopAt) {
