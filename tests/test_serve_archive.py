@@ -4,6 +4,10 @@ sample's paragraphs and a transcribed recording): search, the recordings' audio 
 a server without an index says, bad input, and readers answering while `index add` writes."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -131,6 +135,8 @@ def test_audio_only_of_the_index_recordings(client):
     assert_error(client.get(f"/v1/documents/{squad['id']}/audio"), 404, "no recording")  # not audio
     assert_error(client.get("/v1/documents/987654/audio"), 404, "no recording")  # not in the index
     assert_error(client.get("/v1/documents/x/audio"), 422, "document_id")
+    assert_error(client.get(f"/v1/documents/{2**63}/audio"), 422, "document_id")  # not a SQLite id
+    assert_error(client.get("/v1/documents/0/audio"), 422, "document_id")
     for path in ("/v1/documents/..%2f..%2fetc%2fpasswd/audio", "/v1/documents/1/../../../etc/passwd"):
         assert client.get(path).status_code in (404, 422)
 
@@ -287,3 +293,25 @@ def test_cli_serve_index_errors_are_one_line(tmp_path, capsys):
                           (["--index", "x.sqlite", "--calibration", str(tmp_path / "c.json")], "no such calibration")):
         assert main(["serve", "--port", "0", *argv]) == 2
         assert message in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_serve_index_runs_a_server(tiny_checkpoint, archive_index):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spokenqa", "serve", "--checkpoint", str(tiny_checkpoint), "--index", str(archive_index),
+         "--threshold", "0.25", "--port", "0", "--threads", "1", "--quiet", "--backend", "torch"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
+    )
+    try:
+        line = proc.stdout.readline()
+        assert f"over the archive {archive_index} at " in line, line
+        url = line.split(" at ")[-1].split()[0].rstrip("/")
+        with httpx.Client(base_url=url, timeout=30) as c:
+            stats = c.get("/v1/archive").json()
+            assert stats["threshold"] == 0.25 and stats["documents"] == 6
+            r = c.post("/v1/answer", json={"questions": ["who built the lighthouse"]})
+            assert r.status_code == 200 and r.json()["results"][0]["threshold"] == 0.25
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) in (0, -signal.SIGTERM)

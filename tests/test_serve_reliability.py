@@ -254,18 +254,20 @@ def stored_audio(live_server):
 SCHEMATHESIS_ARGS = ["--checks", "not_a_server_error", "--max-examples", "100", "--seed", "1", "--workers", "1"]
 
 
-def test_schemathesis_finds_no_server_errors(live_server, tmp_path):
+@pytest.mark.parametrize("server", ["live_server", "archive_server"])
+def test_schemathesis_finds_no_server_errors(server, tmp_path, request):
     """`schemathesis run URL/openapi.json --checks not_a_server_error --max-examples 100 --seed 1
-    --workers 1`: every operation, positive and negative data, no 5xx."""
+    --workers 1`: every operation, positive and negative data, no 5xx; on a plain server and on
+    one with an archive (`serve --index`: searches and answers over it, its recordings)."""
     exe = shutil.which("schemathesis", path=str(Path(sys.executable).parent)) or shutil.which("schemathesis")
     if exe is None:
         pytest.skip("schemathesis is not installed (pip install schemathesis)")
-    cmd = [exe, "run", live_server.url + "/openapi.json", *SCHEMATHESIS_ARGS]
+    cmd = [exe, "run", request.getfixturevalue(server).url + "/openapi.json", *SCHEMATHESIS_ARGS]
     proc = subprocess.run(cmd, check=False, cwd=tmp_path, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "NO_COLOR": "1", "COLUMNS": "120"})
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
-    assert "Tested: 4" in out and " passed" in out, out[-3000:]
+    assert "Tested: 7" in out and " passed" in out, out[-3000:]
 
 
 # --- 3. a burst of 200 concurrent requests ------------------------------------------------------

@@ -20,10 +20,11 @@ the index's generation changes; `spokenqa.archive.store`).
 import mimetypes
 import os
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 from fastapi import FastAPI, Request
+from fastapi import Path as PathParam
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
@@ -177,7 +178,7 @@ def add_archive_routes(app: FastAPI, SearchRequest: type[BaseModel]) -> None:
         return await anyio.to_thread.run_sync(archive.stats)
 
     # GET /v1/documents/{document_id}/audio: the recording, from disk, by range.
-    async def document_audio(document_id: int, request: Request):
+    async def document_audio(document_id: Annotated[int, PathParam(ge=1, le=2**63 - 1)], request: Request):
         archive = archive_of(request)
         found = await anyio.to_thread.run_sync(archive.audio_file, document_id)
         if found is None:
