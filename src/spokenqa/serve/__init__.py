@@ -18,9 +18,12 @@ The modules, by what they hold:
 - `store`: `TranscriptStore`, the bounded LRU of uploaded recordings and their transcripts.
 - `workers`: `Service` (model and ASR calls off the event loop, `workers` at a time) and
   `AsrProcess` (ASR in a separate process: pocketsphinx holds the GIL while it decodes).
+- `ranges`: audio by byte range (`Range`), from memory (uploads) or streamed from disk (the archive's).
+- `archive`: `Archive`, the index and its reader (``serve --index``), and the routes over it
+  (/v1/search, /v1/archive, /v1/documents/{id}/audio; /v1/answer without a context).
 - `pages`: the web page and the API docs, files served with a strict Content-Security-Policy.
 - `server`: `serve` (uvicorn until Ctrl-C), `BackgroundServer` (in a thread), `bind_socket`.
 
-Import order, bottom up: limits, store, handlers -> schemas, middleware, workers, pages -> app ->
-server. Nothing here imports the CLI or the corpus tools.
+Import order, bottom up: limits, store, handlers -> schemas, middleware, ranges, workers, pages ->
+archive -> app -> server. Nothing here imports the CLI or the corpus tools.
 """

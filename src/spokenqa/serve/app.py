@@ -18,6 +18,10 @@ Endpoints (JSON in and out; every bad input gets a 4xx with ``{"error": "..."}``
   a browser can seek in it).
 - ``GET /health``: status, model, limits. ``GET /openapi.json``: the schema; ``GET /docs``:
   Swagger UI over it and ``GET /``: the web page (both in `pages`).
+
+With an archive (``create_app(..., index=...)``, ``spokenqa serve --index``), ``POST /v1/answer``
+without ``context`` and ``transcript_id`` asks the whole archive, and `spokenqa.serve.archive`
+adds ``POST /v1/search``, ``GET /v1/archive`` and ``GET /v1/documents/{id}/audio``.
 """
 
 import asyncio
