@@ -141,6 +141,15 @@ def test_audio_only_of_the_index_recordings(client):
         assert client.get(path).status_code in (404, 422)
 
 
+def test_a_document_removed_meanwhile_is_named_without_audio():
+    from spokenqa.serve.archive import gone
+
+    squad = gone({"id": 9, "path": "/data/s.json#0/3", "title": "bees"})
+    assert (squad.name, squad.title, squad.audio_url) == ("s.json#0/3", "bees", None)
+    talk = gone({"id": 4, "path": str(BRIDGE), "title": "bridge_1932"})  # a recording that still exists
+    assert (talk.name, talk.audio_url) == ("bridge_1932.wav", None)
+
+
 @pytest.mark.parametrize(
     "body, status, words",
     [

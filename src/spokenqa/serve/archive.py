@@ -77,7 +77,8 @@ class Archive:
             question=r.question, abstained=r.abstained, threshold=r.threshold,
             answers=[ArchiveAnswerOut(text=a.text, probability=a.probability, start=a.start, end=a.end,
                                       start_s=_seconds(a.start_s), end_s=_seconds(a.end_s),
-                                      document=docs[a.document["id"]], passage=a.passage)
+                                      document=docs.get(a.document["id"]) or gone(a.document),
+                                      passage=a.passage)
                      for a in r.answers])
             for r in results]
 
@@ -90,7 +91,8 @@ class Archive:
         out = []
         for h in hits:
             d = h.to_dict()
-            out.append(HitOut(rank=d["rank"], document=docs[h.passage.document_id], passage=d["passage"],
+            out.append(HitOut(rank=d["rank"], document=docs.get(h.passage.document_id) or gone(d["document"]),
+                              passage=d["passage"],
                               scores=d["scores"]))
         return out
 
@@ -139,6 +141,16 @@ def document_name(doc: Any) -> str:
         file, where = doc.path.rsplit("#", 1)
         return f"{Path(file).name}#{where}"
     return Path(doc.path).name or doc.path
+
+
+def gone(document: dict[str, Any]) -> DocumentOut:
+    """A document removed (`spokenqa index remove`) between finding its passage and looking it
+    up: named from what the hit holds, with no recording to play."""
+    from spokenqa.archive.store import StoredDocument
+
+    path = document["path"]
+    kind = "squad" if "#" in path else "text"  # what matters here: not a recording to serve
+    return document_out(StoredDocument(document["id"], path, document["title"], kind, None))
 
 
 def document_out(doc: Any) -> DocumentOut:
