@@ -58,6 +58,10 @@ fields = {
     "transcript_id": st.one_of(st.from_regex(r"[A-Za-z0-9_-]{0,70}", fullmatch=True), any_text, json_value),
     "top_k": st.one_of(st.integers(-2, 25), st.sampled_from([1.0, 2.5, True, False, "3", "1e1", 1e400]),
                        json_value),
+    # over the archive only (serve --index)
+    "passages": st.one_of(st.integers(-2, 25), json_value),
+    "mode": st.one_of(st.sampled_from(["hybrid", "bm25", "dense", "sparse", "BM25"]), json_value),
+    "threshold": st.one_of(st.floats(-0.5, 1.5), st.sampled_from([0, 1, "0.5", float("nan")]), json_value),
 }
 answer_body = st.fixed_dictionaries({}, optional={**fields, "extra": json_value})
 
@@ -70,7 +74,7 @@ def body_bytes(value, ascii_only: bool) -> bytes:
 # --- 1. the request model -----------------------------------------------------------------------
 
 
-def _check_model_outcome(model, limits, value, mode: str) -> None:
+def _check_model_outcome(model, limits, archive, value, mode: str) -> None:
     from fastapi.exceptions import RequestValidationError
     from pydantic import ValidationError
 
@@ -88,7 +92,15 @@ def _check_model_outcome(model, limits, value, mode: str) -> None:
         status, message = validation_message(RequestValidationError(errors))
         assert status in (400, 422) and message and "\n" not in message
         return
-    assert (m.context is None) != (m.transcript_id is None)
+    if archive:  # at most one; neither: over the archive, whose fields apply only then
+        assert m.context is None or m.transcript_id is None
+        if not m.over_archive:
+            assert m.passages is None and m.mode is None and m.threshold is None
+        assert m.passages is None or 1 <= m.passages <= limits.max_passages
+        assert m.mode in (None, "hybrid", "bm25", "dense")
+        assert m.threshold is None or 0 <= m.threshold <= 1
+    else:
+        assert (m.context is None) != (m.transcript_id is None)
     assert 1 <= len(m.questions) <= limits.max_questions
     assert all(q.strip() and len(q) <= limits.max_question_chars for q in m.questions)
     assert m.context is None or (m.context.strip() and len(m.context) <= limits.max_context_chars)
@@ -96,13 +108,13 @@ def _check_model_outcome(model, limits, value, mode: str) -> None:
     m.model_dump_json()  # valid Unicode: nothing that cannot be encoded got through
 
 
-@pytest.fixture(scope="module")
-def answer_model():
+@pytest.fixture(scope="module", params=[False, True], ids=["plain", "archive"])
+def answer_model(request):
     from spokenqa.serve.limits import Limits
     from spokenqa.serve.schemas import answer_request_model
 
     limits = Limits(**FIELD_LIMITS)
-    return answer_request_model(limits), limits
+    return answer_request_model(limits, archive=request.param), limits, request.param
 
 
 @FUZZ
