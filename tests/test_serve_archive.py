@@ -259,6 +259,25 @@ def test_no_context_on_a_server_without_an_index(live_server):
                      "passages", "only over the archive")
 
 
+def test_an_empty_archive_is_not_an_error(tiny_checkpoint, tiny_model_dir, tmp_path):
+    """An index with no documents yet: the server starts, finds nothing, and every question is
+    not in this archive."""
+    from conftest import SERVE_LIMITS as limits
+
+    from spokenqa.archive.store import open_store
+    from spokenqa.serve.app import create_app
+    from spokenqa.serve.server import BackgroundServer
+
+    path = tmp_path / "empty.sqlite"
+    open_store(path, create=True, encoder=str(tiny_model_dir), encoder_dim=32).close()
+    with BackgroundServer(create_app(tiny_checkpoint, limits, index=path)) as server, \
+            httpx.Client(base_url=server.url, timeout=60) as c:
+        assert c.get("/v1/archive").json()["documents"] == 0
+        assert search(c, question="when was the bridge built").json()["hits"] == []
+        result = answer(c, questions=["when was the bridge built"], threshold=0.0).json()["results"][0]
+        assert result["abstained"] is True and result["answers"] == []
+
+
 # --- a writer while the server reads --------------------------------------------------------
 
 
