@@ -83,14 +83,16 @@ def tiny_checkpoint(tmp_path_factory, tiny_model_dir) -> Path:
 @pytest.fixture(scope="session")
 def live_server(tiny_checkpoint):
     """The real app on uvicorn in a background thread on a free loopback port, with small limits
-    (SERVE_LIMITS). Yields the BackgroundServer (`.url`, `.app`)."""
+    (SERVE_LIMITS) and pocketsphinx for uploads (the tests of ASR in the server were written
+    against its transcripts and timing; test_serve checks the default engine apart). Yields the
+    BackgroundServer (`.url`, `.app`)."""
     import torch
 
     from spokenqa.serve.app import create_app
     from spokenqa.serve.server import BackgroundServer
 
     torch.set_num_threads(1)
-    with BackgroundServer(create_app(tiny_checkpoint, SERVE_LIMITS)) as server:
+    with BackgroundServer(create_app(tiny_checkpoint, SERVE_LIMITS, engine="pocketsphinx")) as server:
         yield server
 
 

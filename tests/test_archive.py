@@ -60,7 +60,7 @@ def test_collect_files(tmp_path: Path):
 @needs_sphinx
 def test_transcribe_files_error_line_and_resume(recordings: Path, tmp_path: Path):
     out = tmp_path / "out.jsonl"
-    stats = transcribe_files([recordings], out, progress=False)
+    stats = transcribe_files([recordings], out, engine="pocketsphinx", progress=False)
     assert (stats.written, stats.failed, stats.skipped, stats.retried) == (2, 1, 0, 0)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     # this machine: input order (the folder's files, sorted)
@@ -78,11 +78,12 @@ def test_transcribe_files_error_line_and_resume(recordings: Path, tmp_path: Path
     # error line counts as done (delete it to try the file again).
     lines = out.read_text().splitlines(keepends=True)
     out.write_text(lines[0] + lines[2] + lines[1][:40])
-    stats = transcribe_files([recordings], out, progress=False)
+    stats = transcribe_files([recordings], out, engine="pocketsphinx", progress=False)
     assert (stats.written, stats.failed, stats.skipped, stats.skipped_errors) == (1, 0, 2, 1)
     assert sorted(out.read_text().splitlines()) == sorted(line.rstrip("\n") for line in lines)
 
-    with pytest.raises(DataError, match="with engine 'pocketsphinx', not 'whisper'"):
+    with pytest.raises(DataError, match=r"with engine 'pocketsphinx', not 'whisper': use another output file "
+                                        r"\(or --engine pocketsphinx to go on with this one\)"):
         transcribe_files([recordings], out, engine="whisper", progress=False)
 
 

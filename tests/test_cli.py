@@ -250,10 +250,13 @@ def test_ask_refuses_an_overlong_question_before_loading_and_http_uses_the_same_
 def test_ask_audio_shows_the_transcript_and_names_the_formats(tmp_path, capsys):
     from conftest import ROOT as root
 
+    from spokenqa.audio import asr
+
     assert main(["ask", "--question", "when was the bridge built", "--audio",
                  str(root / "tests" / "data" / "bridge_1932.wav")]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Transcript (pocketsphinx): ") and "nineteen" in out.splitlines()[0]
+    default = "pocketsphinx" if asr.whisper_missing() else "whisper"  # --engine auto
+    assert out.startswith(f"Transcript ({default}): ") and "nineteen" in out.splitlines()[0]
     notes = tmp_path / "notes.wav"
     notes.write_text("not audio")
     assert main(["ask", "--question", "q", "--audio", str(notes)]) == 2

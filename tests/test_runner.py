@@ -73,7 +73,7 @@ def local_lines(recordings, tmp_path_factory) -> list[str]:
     from spokenqa.corpus.transcribe import transcribe_files
 
     out = tmp_path_factory.mktemp("local") / "out.jsonl"
-    stats = transcribe_files([recordings], out, progress=False)
+    stats = transcribe_files([recordings], out, engine="pocketsphinx", progress=False)
     assert (stats.written, stats.failed) == (8, 1)
     return sorted(out.read_text().splitlines())
 
@@ -93,7 +93,7 @@ def test_ray_writes_what_local_writes_and_a_bad_file_is_an_error_line(
     from spokenqa.corpus.transcribe import transcribe_files
 
     out = tmp_path / "ray.jsonl"
-    stats = transcribe_files([recordings], out, ray="auto", batch_size=3, progress=False)
+    stats = transcribe_files([recordings], out, engine="pocketsphinx", ray="auto", batch_size=3, progress=False)
     assert (stats.written, stats.failed, stats.skipped, stats.retried) == (8, 1, 0, 0)
     assert _lines(out) == local_lines  # byte for byte, after sorting by file
     errors = [json.loads(line) for line in local_lines if '"error"' in line]
@@ -130,7 +130,7 @@ def test_killed_worker_is_retried_nothing_lost_or_twice(ray_cluster, recordings,
     killer = threading.Thread(target=_kill_first_batch_worker, args=(killed, stop), daemon=True)
     killer.start()
     try:
-        stats = transcribe_files([recordings], out, ray="auto", batch_size=4, progress=False)
+        stats = transcribe_files([recordings], out, engine="pocketsphinx", ray="auto", batch_size=4, progress=False)
     finally:
         stop.set()
         killer.join(timeout=10)
@@ -162,7 +162,7 @@ def test_killed_driver_is_resumed(ray_cluster, recordings, local_lines, tmp_path
         driver.wait()
     before = len(out.read_text().splitlines())
     assert 2 <= before < 9
-    stats = transcribe_files([recordings], out, ray="auto", progress=False)
+    stats = transcribe_files([recordings], out, engine="pocketsphinx", ray="auto", progress=False)
     assert stats.skipped == before and stats.written + stats.failed == 9 - before
     assert _lines(out) == local_lines
 

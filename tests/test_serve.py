@@ -66,6 +66,22 @@ def test_health(client):
     assert data["limits"]["max_questions"] == SERVE_LIMITS.max_questions
 
 
+def test_default_engine_is_the_one_auto_picks(tiny_checkpoint, monkeypatch):
+    """Without --engine the server transcribes with Whisper when it is installed, else with
+    pocketsphinx; /health names the engine that runs, not "auto"."""
+    from fastapi.testclient import TestClient
+
+    from spokenqa.audio import asr
+    from spokenqa.serve.app import create_app
+
+    monkeypatch.setattr(asr, "_announced", set())
+    expected = "pocketsphinx" if asr.whisper_missing() else "whisper"
+    health = TestClient(create_app(tiny_checkpoint)).get("/health").json()  # no lifespan: no ASR process
+    assert health["engine"] == expected
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)  # Whisper hidden
+    assert TestClient(create_app(tiny_checkpoint)).get("/health").json()["engine"] == "pocketsphinx"
+
+
 def test_openapi_and_docs(client):
     spec = client.get("/openapi.json").json()
     assert {"/v1/answer", "/v1/transcribe", "/v1/audio/{transcript_id}", "/health"} <= set(spec["paths"])

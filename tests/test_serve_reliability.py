@@ -336,7 +336,7 @@ def strict_server(tiny_checkpoint):
     from spokenqa.serve.server import BackgroundServer
 
     limits = replace(SERVE_LIMITS, max_body_seconds=BODY_SECONDS)
-    with BackgroundServer(create_app(tiny_checkpoint, limits)) as server:
+    with BackgroundServer(create_app(tiny_checkpoint, limits, engine="pocketsphinx")) as server:
         yield server
 
 

