@@ -247,7 +247,7 @@ def test_ask_refuses_an_overlong_question_before_loading_and_http_uses_the_same_
                          "at most 500 (the model reads its first 64 tokens)")
 
 
-def test_ask_audio_shows_the_transcript_and_names_the_formats(tmp_path, capsys):
+def test_ask_audio_shows_the_transcript_and_names_the_formats(tmp_path, capsys, monkeypatch):
     from conftest import ROOT as root
 
     from spokenqa.audio import asr
@@ -259,5 +259,8 @@ def test_ask_audio_shows_the_transcript_and_names_the_formats(tmp_path, capsys):
     assert out.startswith(f"Transcript ({default}): ") and "nineteen" in out.splitlines()[0]
     notes = tmp_path / "notes.wav"
     notes.write_text("not audio")
+    monkeypatch.setattr(asr, "_announced", set())  # a fresh process: auto has said nothing yet
     assert main(["ask", "--question", "q", "--audio", str(notes)]) == 2
-    assert "not a readable audio file; send WAV, FLAC, OGG or MP3" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "not a readable audio file; send WAV, FLAC, OGG or MP3" in err
+    assert "ASR engine" not in err  # no engine notice before the error

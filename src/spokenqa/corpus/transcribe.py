@@ -109,10 +109,10 @@ def transcribe_files(
     ``batch_size`` choose where they run (``spokenqa.corpus.runner.Executor``; on a Ray cluster every
     node must see the files at the same paths). ``max_seconds``: longer recordings become error
     lines (default: no limit). ``engine``: as ``spokenqa.audio.asr.transcribe`` takes it, auto
-    resolved here once for every recording."""
-    from spokenqa.audio.asr import resolve_engine
+    resolved here once for every recording, after the input checks."""
+    from spokenqa.audio.asr import check_engine, resolve_engine
 
-    engine = resolve_engine(engine)
+    check_engine(engine)
     executor = Executor(workers=workers, ray=ray, batch_size=batch_size)
     executor.check()
     paths = collect_files(files)
@@ -126,6 +126,7 @@ def transcribe_files(
             f"{out_path.parent}: cannot create the output folder ({exc.strerror})"
         ) from None
     done = read_jsonl(out_path, lambda row: str(row["file"]), "transcribe result")
+    engine = resolve_engine(engine)
     for row in done.values():
         if row.get("engine") != engine:
             raise DataError(
