@@ -108,7 +108,7 @@ def archive_index(tmp_path_factory, tiny_model_dir) -> Path:
     folder = tmp_path_factory.mktemp("archive")
     shutil.copy(ROOT / "tests" / "data" / "bridge_1932.wav", folder / "bridge_1932.wav")
     path = folder / "archive.sqlite"
-    index.build(path, [SAMPLE, folder / "bridge_1932.wav"], encoder=str(tiny_model_dir))
+    index.build(path, [SAMPLE, folder / "bridge_1932.wav"], encoder=str(tiny_model_dir), engine="pocketsphinx")
     return path
 
 
@@ -121,7 +121,7 @@ def archive_server(tiny_checkpoint, archive_index):
     from spokenqa.serve.server import BackgroundServer
 
     torch.set_num_threads(1)
-    with BackgroundServer(create_app(tiny_checkpoint, SERVE_LIMITS, index=archive_index)) as server:
+    with BackgroundServer(create_app(tiny_checkpoint, SERVE_LIMITS, index=archive_index, engine="pocketsphinx")) as server:
         yield server
 
 

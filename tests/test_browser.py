@@ -69,8 +69,10 @@ def recording_archive(tiny_checkpoint, tiny_model_dir, tmp_path_factory):
 
     folder = tmp_path_factory.mktemp("recording-archive")
     shutil.copy(BRIDGE, folder / "bridge_1932.wav")
-    index.build(folder / "archive.sqlite", [folder / "bridge_1932.wav"], encoder=str(tiny_model_dir))
-    app = create_app(tiny_checkpoint, SERVE_LIMITS, index=folder / "archive.sqlite", threshold=0.0)
+    index.build(folder / "archive.sqlite", [folder / "bridge_1932.wav"], encoder=str(tiny_model_dir),
+                engine="pocketsphinx")
+    app = create_app(tiny_checkpoint, SERVE_LIMITS, index=folder / "archive.sqlite", threshold=0.0,
+                     engine="pocketsphinx")
     with BackgroundServer(app) as server:
         yield server
 
