@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from spokenqa.archive import index, retrieve
+from spokenqa.archive.embed import Encoder, load_encoder
 from spokenqa.archive.passages import cut_passages
 from spokenqa.archive.store import SCHEMA_VERSION, Document, open_store
 from spokenqa.audio.asr import Transcript
@@ -203,6 +204,38 @@ def test_read_only_index_opens_for_reading(tmp_path, tiny_model_dir):
     finally:
         folder.chmod(0o755)
         path.chmod(0o644)
+
+
+# --------------------------------------------------------------------------------------------
+# the encoder
+
+
+def one_at_a_time(encoder, texts: list[str]) -> np.ndarray:
+    """The reference vectors: each text alone (no padding), mean-pooled, unit length, float32."""
+    import torch
+
+    out = []
+    for text in texts:
+        enc = encoder.tokenizer(text, truncation=True, max_length=encoder.max_tokens, return_tensors="pt")
+        with torch.no_grad():
+            states = encoder.model(**enc).last_hidden_state[0]
+        mean = states.mean(dim=0)
+        out.append((mean / mean.norm()).numpy())
+    return np.stack(out)
+
+
+def test_encoder_batches_give_each_text_its_own_vector(tiny_model_dir):
+    """Length-sorted batches, padding, truncation and batches run side by side change nothing but
+    float16 rounding; the vectors come back in the order of the texts."""
+    encoder = Encoder(str(tiny_model_dir), batch_size=4, max_tokens=24)
+    rng = np.random.default_rng(3)
+    texts = [" ".join(rng.choice(["bridge", "built", "the", "river", "in", "nineteen", "thirty"],
+                                 int(rng.integers(1, 40)))) for _ in range(23)]  # some cut at 24 tokens
+    one = encoder.encode(texts, threads=1)
+    assert one.dtype == np.float16 and one.shape == (23, 32)
+    assert np.array_equal(encoder.encode(texts, threads=3), one)  # same batches, more at once
+    np.testing.assert_allclose(one.astype(np.float32), one_at_a_time(encoder, texts), atol=2e-3)
+    assert encoder.encode([]).shape == (0, 32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,6 +474,11 @@ def test_cli_search_json_and_text(sample_index, capsys):
 def test_shipped_encoder_dense_ranks_the_right_paragraph_first(tmp_path):
     path = tmp_path / "i.sqlite"
     index.build(path, [SAMPLE])
+    with open_store(path) as store:  # the stored vectors are each passage's own, within float16
+        ids, matrix = store.dense_matrix()
+        texts = [p.text for p in sorted(store.passages(ids.tolist()).values(), key=lambda p: p.id)]
+        reference = one_at_a_time(load_encoder(store.encoder), texts)
+        np.testing.assert_allclose(matrix, reference, atol=2e-3)
     data = json.loads(SAMPLE.read_text())
     questions = [(a, qa["question"]) for a, article in enumerate(data["data"])
                  for qa in article["paragraphs"][0]["qas"][:2]]

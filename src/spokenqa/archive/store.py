@@ -17,9 +17,9 @@ The SQLite file (schema version `SCHEMA_VERSION`; docs/ARCHIVE.md draws it):
 - `vectors`: passage_id, vector (the encoder's L2-normalised embedding, float16 little-endian);
 - `failures`: inputs that could not be indexed (path, source, kind, error, added_at).
 
-Every document is written in one transaction (document, passages, vectors, FTS rows), so a build
-that is interrupted at any moment (Ctrl-C, SIGKILL) leaves whole documents only and resumes
-without duplicates. WAL mode: readers never wait for the writer; a second writer waits up to
+Every document is written in one transaction (document, passages, vectors, FTS rows), with the
+others of its group (`put_documents`), so a build that is interrupted at any moment (Ctrl-C,
+SIGKILL) leaves whole documents only and resumes without duplicates. WAL mode: readers never wait for the writer; a second writer waits up to
 `timeout` seconds and then stops with "locked".
 """
 
@@ -184,8 +184,13 @@ class Store(ABC):
         """The content hash stored for the document at `path`, or None."""
 
     @abstractmethod
+    def put_documents(self, items: Sequence[tuple[Document, Sequence[Passage], np.ndarray]]) -> list[int]:
+        """Store (or replace: same path) documents with their passages and their vectors, all in
+        one transaction (one commit for a group is cheaper than one per document); their ids."""
+
     def put_document(self, doc: Document, passages: Sequence[Passage], vectors: np.ndarray) -> int:
-        """Store (or replace: same path) a document with its passages and their vectors."""
+        """`put_documents` of one document."""
+        return self.put_documents([(doc, passages, vectors)])[0]
 
     @abstractmethod
     def put_failure(self, path: str, source: str, kind: str, error: str) -> None:
@@ -334,29 +339,35 @@ class SQLiteStore(Store):
             row = self.conn.execute("SELECT content_hash FROM documents WHERE path = ?", (path,)).fetchone()
         return row[0] if row else None
 
-    def put_document(self, doc: Document, passages: Sequence[Passage], vectors: np.ndarray) -> int:
-        if doc.kind not in KINDS:
-            raise ValueError(f"kind {doc.kind!r} is not one of {KINDS}")
-        if vectors.shape != (len(passages), self.encoder_dim):
-            raise ValueError(f"vectors {vectors.shape} for {len(passages)} passages of dim {self.encoder_dim}")
-        blobs = np.ascontiguousarray(vectors, dtype="<f2")
+    def put_documents(self, items: Sequence[tuple[Document, Sequence[Passage], np.ndarray]]) -> list[int]:
+        for doc, passages, vectors in items:
+            if doc.kind not in KINDS:
+                raise ValueError(f"kind {doc.kind!r} is not one of {KINDS}")
+            if vectors.shape != (len(passages), self.encoder_dim):
+                raise ValueError(f"vectors {vectors.shape} for {len(passages)} passages of dim {self.encoder_dim}")
+        ids = []
         with self.transaction() as c:
-            self._delete(c, [doc.path])
+            for doc, passages, vectors in items:
+                ids.append(self._insert(c, doc, passages, np.ascontiguousarray(vectors, dtype="<f2")))
+        return ids
+
+    def _insert(self, c: sqlite3.Connection, doc: Document, passages: Sequence[Passage], blobs: np.ndarray) -> int:
+        self._delete(c, [doc.path])
+        cur = c.execute(
+            "INSERT INTO documents (path, source, kind, content_hash, title, text, words, "
+            "duration_s, asr_engine, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (doc.path, doc.source, doc.kind, doc.content_hash, doc.title, doc.text,
+             None if doc.words is None else json.dumps(doc.words, separators=(",", ":")),
+             doc.duration_s, doc.asr_engine, now()))
+        doc_id = int(cur.lastrowid)
+        for p, blob in zip(passages, blobs, strict=True):
             cur = c.execute(
-                "INSERT INTO documents (path, source, kind, content_hash, title, text, words, "
-                "duration_s, asr_engine, added_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (doc.path, doc.source, doc.kind, doc.content_hash, doc.title, doc.text,
-                 None if doc.words is None else json.dumps(doc.words, separators=(",", ":")),
-                 doc.duration_s, doc.asr_engine, now()))
-            doc_id = int(cur.lastrowid)
-            for p, blob in zip(passages, blobs, strict=True):
-                cur = c.execute(
-                    "INSERT INTO passages (document_id, ordinal, text, char_start, char_end, "
-                    "start_s, end_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (doc_id, p.ordinal, p.text, p.char_start, p.char_end, p.start_s, p.end_s))
-                c.execute("INSERT INTO vectors (passage_id, vector) VALUES (?, ?)",
-                          (cur.lastrowid, blob.tobytes()))
-            c.execute("DELETE FROM failures WHERE path = ?", (doc.path,))
+                "INSERT INTO passages (document_id, ordinal, text, char_start, char_end, "
+                "start_s, end_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (doc_id, p.ordinal, p.text, p.char_start, p.char_end, p.start_s, p.end_s))
+            c.execute("INSERT INTO vectors (passage_id, vector) VALUES (?, ?)",
+                      (cur.lastrowid, blob.tobytes()))
+        c.execute("DELETE FROM failures WHERE path = ?", (doc.path,))
         return doc_id
 
     def put_failure(self, path: str, source: str, kind: str, error: str) -> None:
