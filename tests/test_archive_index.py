@@ -488,3 +488,105 @@ def test_shipped_encoder_dense_ranks_the_right_paragraph_first(tmp_path):
             hits = retrieve.search(store, question, k=5, mode="dense")
             assert hits[0].passage.path == f"{SAMPLE}#{a}/0", question
             assert hits[0].dense > hits[1].dense
+
+
+# --------------------------------------------------------------------------------------------
+# faults (issue 19, item 6): each one clear line, nothing lost
+
+
+def _bad_indexes(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    text = tmp_path / "notes.sqlite"
+    text.write_text("hello, not a database\n")
+    other = tmp_path / "other.sqlite"
+    tables(other, "CREATE TABLE t (x)")
+    old = tmp_path / "old.sqlite"
+    open_store(old, create=True, encoder="e", encoder_dim=4).close()
+    conn = sqlite3.connect(old)
+    conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    return {"not sqlite": (text, "not a SQLite database"), "not ours": (other, "not a spokenqa index"),
+            "schema": (old, "schema version 0; this spokenqa reads version 1"),
+            "folder": (tmp_path, "is a folder"), "missing": (tmp_path / "none.sqlite", "no such index")}
+
+
+@pytest.mark.parametrize("case", ["not sqlite", "not ours", "schema", "folder", "missing"])
+def test_cli_on_what_is_not_an_index_says_so_in_one_line(tmp_path, capsys, case):
+    path, message = _bad_indexes(tmp_path)[case]
+    before = path.read_bytes() if path.is_file() else None
+    for argv in (["search", "--index", str(path), "--question", "who built it"],
+                 ["index", "stats", str(path)], ["index", "add", str(path), str(SAMPLE)],
+                 ["index", "remove", str(path), str(SAMPLE)]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("spokenqa: error: ") and message in err, (argv, err)
+    if before is not None:
+        assert path.read_bytes() == before  # not taken over, not changed
+
+
+def test_empty_archive_says_it_holds_nothing(tmp_path, tiny_model_dir, capsys):
+    path = tmp_path / "i.sqlite"
+    empty = tmp_path / "empty.json"
+    empty.write_text('{"version": "1.1", "data": []}')
+    assert main(["index", "build", str(path), str(empty), "--encoder", str(tiny_model_dir), "--no-progress"]) == 0
+    capsys.readouterr()
+    with open_store(path) as store:
+        for mode in retrieve.MODES:
+            assert retrieve.search(store, "who built the lighthouse", mode=mode) == []
+    assert main(["search", "--index", str(path), "--question", "who built the lighthouse"]) == 0
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.count("\n") == 1
+    assert "holds no passages" in out.err and "spokenqa index add" in out.err
+    assert main(["search", "--index", str(path), "--question", "who", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+    index.add(path, [SAMPLE])  # emptied by remove: the same
+    index.remove(path, [str(SAMPLE)])
+    assert main(["search", "--index", str(path), "--question", "lighthouse", "--mode", "dense"]) == 0
+    assert "holds no passages" in capsys.readouterr().err
+
+
+def test_question_with_no_match(sample_index, capsys):
+    """Words that no passage has: BM25 finds nothing and says so; dense search always has a
+    nearest passage (whether it answers is the reader's call), so hybrid gives dense hits only."""
+    question = "zyzzyva quokka xylograph"
+    with open_store(sample_index) as store:
+        assert retrieve.search(store, question, mode="bm25") == []
+        hybrid = retrieve.search(store, question, k=3)
+        assert len(hybrid) == 3 and all(h.bm25 is None and h.dense is not None for h in hybrid)
+    assert main(["search", "--index", str(sample_index), "--question", question, "--mode", "bm25"]) == 0
+    assert capsys.readouterr().out == "no passages match\n"
+
+
+def test_readers_keep_answering_while_index_add_writes(tmp_path, tiny_model_dir):
+    """A `spokenqa index add` process writes 1,200 documents (many commits) while this process
+    searches the same file: every search answers, none waits for the writer (WAL), and the reader
+    sees the new documents as they are committed."""
+    path = tmp_path / "i.sqlite"
+    index.build(path, [SAMPLE], encoder=str(tiny_model_dir))
+    rng = np.random.default_rng(2)
+    vocab = [f"term{i}" for i in range(2000)]
+    squad = tmp_path / "more.json"
+    squad.write_text(json.dumps({"data": [{"title": f"a{a}", "paragraphs": [
+        {"context": ". ".join(" ".join(rng.choice(vocab, 12)) for _ in range(int(rng.integers(3, 25)))) + ".",
+         "qas": []} for _ in range(50)]} for a in range(24)]}))
+    writer = subprocess.Popen([sys.executable, "-m", "spokenqa", "index", "add", str(path), str(squad),
+                               "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen, slowest, searches = set(), 0.0, 0
+    try:
+        with open_store(path) as store:
+            while writer.poll() is None or searches < 3:
+                t0 = time.monotonic()
+                hits = retrieve.search(store, "who built the lighthouse", k=3)
+                slowest = max(slowest, time.monotonic() - t0)
+                assert hits and hits[0].passage.title == "harbor lighthouse"
+                seen.add(store.stats().documents)
+                searches += 1
+            final = store.stats().documents
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        writer.wait()
+    assert writer.returncode == 0, writer.stderr.read()
+    assert final == 1205 and 5 in seen
+    assert len(seen) >= 3, seen  # it saw commits land while it read (groups of EMBED_GROUP passages)
+    assert slowest < 5, slowest  # never held up by the writer (a locked reader would wait 10 s)

@@ -512,10 +512,16 @@ def _connect(path: Path, writable: bool, timeout: float) -> sqlite3.Connection:
     with sqlite_errors(str(path), timeout):
         conn.execute(f"PRAGMA query_only = {'OFF' if writable else 'ON'}")
         conn.execute("PRAGMA foreign_keys = ON")
-        if writable:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
     return conn
+
+
+def _write_mode(conn: sqlite3.Connection, path: str, timeout: float) -> None:
+    """WAL, and commits that a power cut may lose but never half-apply (synchronous=NORMAL). Set
+    only once the file is known to be a spokenqa index: WAL mode is written into the file's
+    header, and someone else's database is not to be changed."""
+    with sqlite_errors(path, timeout):
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
 
 
 def _statements(script: str) -> list[str]:
@@ -589,6 +595,8 @@ def open_store(path: str | os.PathLike[str], *, write: bool = False, create: boo
         if new:
             _initialise(conn, str(path), encoder, encoder_dim, timeout)
         _check_meta(conn, str(path), timeout)
+        if write:
+            _write_mode(conn, str(path), timeout)
         store = SQLiteStore(str(path), conn, write, timeout)
     except BaseException:
         conn.close()

@@ -39,8 +39,8 @@ def add_index_parser(sub) -> None:
                                 "the shipped all-MiniLM-L6-v2)")
         add_engine_arg(c, "for sound files")
         c.add_argument("--threads", type=positive(int), default=None, metavar="N",
-                       help="CPU threads of the encoder (default: torch's; 1 is faster on a "
-                            "machine busy with other work)")
+                       help="batches of passages the encoder runs at once, each on one CPU "
+                            "thread (default: one per core this process may use)")
         _add_executor_args(c, "recordings")
         c.add_argument("--no-progress", action="store_true", help="no progress bar")
         c.set_defaults(func=index_add_command, create=name == "build")
@@ -112,10 +112,14 @@ def search_command(args: argparse.Namespace) -> int:
     with open_store(args.index) as store:
         hits = search(store, args.question, k=args.k, mode=args.mode, weight=args.weight,
                       fusion=args.fusion)
+        empty = not hits and store.stats().passages == 0
+    if empty:  # not "no match": there is nothing to match
+        notice(f"{args.index}: the index holds no passages; add transcripts or recordings with "
+               f"`spokenqa index add {args.index} INPUT...`")
     if args.json:
         print(json.dumps([h.to_dict() for h in hits], indent=2, ensure_ascii=False))
         return 0
-    if not hits:
+    if not hits and not empty:
         print("no passages match")
     for h in hits:
         p = h.passage
