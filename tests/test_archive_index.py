@@ -581,6 +581,7 @@ def test_readers_keep_answering_while_index_add_writes(tmp_path, tiny_model_dir)
                 assert hits and hits[0].passage.title == "harbor lighthouse"
                 seen.add(store.stats().documents)
                 searches += 1
+                time.sleep(0.05)  # leave the writer the CPU
             final = store.stats().documents
     finally:
         if writer.poll() is None:
