@@ -74,7 +74,16 @@ def fts_query(terms: Sequence[str]) -> str:
 
 
 def bm25_ranking(store: Store, terms: Sequence[str], limit: int) -> list[tuple[int, float]]:
-    return store.bm25(fts_query(terms), limit) if terms else []
+    """BM25's best `limit` passages for `terms`, leaving out the terms that half the passages or
+    more hold when others are there: FTS5 clamps their idf to 1e-6, so they cannot change the
+    ranking, but scoring their posting lists ("the", "of", "in": nearly every passage) was most of
+    a query's time (100,000 passages: 240 ms -> 105 ms a question, the same first passage for
+    40 of 40 questions; docs/ARCHIVE.md)."""
+    if not terms:
+        return []
+    total, counts = store.term_counts(terms)
+    informative = [t for t in terms if 0 < counts[t] < total / 2]
+    return store.bm25(fts_query(informative or terms), limit)
 
 
 def question_vector(store: Store, text: str, encoder: Any = None) -> np.ndarray:

@@ -219,6 +219,10 @@ class Store(ABC):
         MATCH expression."""
 
     @abstractmethod
+    def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """(passages in the store, {term: passages that hold it}) for these FTS terms."""
+
+    @abstractmethod
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]: ...
 
     @abstractmethod
@@ -305,6 +309,7 @@ class SQLiteStore(Store):
     def __init__(self, path: str, conn: sqlite3.Connection, writable: bool, timeout: float) -> None:
         super().__init__()
         self.path, self.conn, self.writable, self.timeout = path, conn, writable, timeout
+        self._terms: tuple[int, int, dict[str, int]] | None = None  # generation, passages, counts
         meta = self._meta()
         self.encoder = meta.get("encoder", "")
         self.encoder_dim = int(meta.get("encoder_dim", 0))
@@ -428,6 +433,24 @@ class SQLiteStore(Store):
                 "WHERE passages_fts MATCH ? ORDER BY score LIMIT ?", (match, limit)).fetchall()
         return [(int(i), -float(s)) for i, s in rows]  # FTS5's bm25() is lower-is-better
 
+    def term_counts(self, terms: Sequence[str]) -> tuple[int, dict[str, int]]:
+        """From FTS5's vocabulary (fts5vocab), cached until the store changes: counting a common
+        word's passages reads its whole posting list, and questions share their common words."""
+        gen = self.generation()
+        if self._terms is None or self._terms[0] != gen:
+            with self._errors():
+                total = self.conn.execute("SELECT COUNT(*) FROM passages").fetchone()[0]
+            self._terms = (gen, int(total), {})
+        _, total, cache = self._terms
+        todo = [t for t in dict.fromkeys(terms) if t not in cache]
+        if todo:
+            marks = ",".join("?" * len(todo))
+            with self._errors():
+                found = dict(self.conn.execute(
+                    f"SELECT term, doc FROM temp.passages_vocab WHERE term IN ({marks})", todo))
+            cache.update({t: int(found.get(t, 0)) for t in todo})
+        return total, {t: cache[t] for t in terms}
+
     def passages(self, ids: Sequence[int]) -> dict[int, StoredPassage]:
         if not ids:
             return {}
@@ -510,9 +533,17 @@ def _connect(path: Path, writable: bool, timeout: float) -> sqlite3.Connection:
         conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro&immutable=1", uri=True,
                                timeout=timeout, isolation_level=None, check_same_thread=False)
     with sqlite_errors(str(path), timeout):
-        conn.execute(f"PRAGMA query_only = {'OFF' if writable else 'ON'}")
         conn.execute("PRAGMA foreign_keys = ON")
     return conn
+
+
+def _read_mode(conn: sqlite3.Connection, path: str, writable: bool, timeout: float) -> None:
+    """The connection's own view of the FTS5 vocabulary (a temporary table: nothing is written to
+    the file), then query_only for a reader: created before, since query_only forbids it."""
+    with sqlite_errors(path, timeout):
+        conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.passages_vocab "
+                     "USING fts5vocab(main, passages_fts, row)")
+        conn.execute(f"PRAGMA query_only = {'OFF' if writable else 'ON'}")
 
 
 def _write_mode(conn: sqlite3.Connection, path: str, timeout: float) -> None:
@@ -595,6 +626,7 @@ def open_store(path: str | os.PathLike[str], *, write: bool = False, create: boo
         if new:
             _initialise(conn, str(path), encoder, encoder_dim, timeout)
         _check_meta(conn, str(path), timeout)
+        _read_mode(conn, str(path), write, timeout)
         if write:
             _write_mode(conn, str(path), timeout)
         store = SQLiteStore(str(path), conn, write, timeout)
