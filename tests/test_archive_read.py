@@ -187,3 +187,61 @@ def test_seconds_of_a_span():
     assert seconds(words, 4, 14) == (0.5, 1.3)
     assert seconds(words, 5, 6) == (0.5, 0.9)
     assert seconds(words, 20, 22) is None
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate --index, predict --index
+
+
+@pytest.fixture(scope="module")
+def mixed_questions(tmp_path_factory) -> Path:
+    """The sample's lighthouse questions (their paragraph is in the archive) and two questions of
+    a paragraph that is not (football)."""
+    data = json.loads(SAMPLE.read_text())
+    football = {"title": "football", "paragraphs": [{
+        "context": "the football world cup of nineteen ninety eight was won by france who beat brazil three nil "
+                   "in the final at the stade de france in saint denis.",
+        "qas": [{"id": "f1", "question": "who won the football world cup in nineteen ninety eight",
+                 "answers": [{"text": "france", "answer_start": 66}]},
+                {"id": "f2", "question": "which team lost the world cup final three nil",
+                 "answers": [{"text": "brazil", "answer_start": 81}]}]}]}
+    path = tmp_path_factory.mktemp("questions") / "mixed.json"
+    path.write_text(json.dumps({"version": "1.1", "data": [data["data"][0], football]}))
+    return path
+
+
+def test_cli_evaluate_index(sample_index, mixed_questions, tmp_path, capsys):
+    out = tmp_path / "ev"
+    assert main(["evaluate", "--index", str(sample_index), "--data", str(mixed_questions), "--out", str(out)]) == 0
+    metrics = json.loads(capsys.readouterr().out)
+    lighthouse = len(json.loads(SAMPLE.read_text())["data"][0]["paragraphs"][0]["qas"])
+    assert metrics["official"]["questions"] == lighthouse + 2
+    assert set(metrics["retrieval"]) == {"recall@1", "recall@5", "recall@20"}
+    # the football paragraph is not in the archive: its questions can never be found
+    assert metrics["retrieval"]["recall@20"] == pytest.approx(lighthouse / (lighthouse + 2))
+    assert metrics["answered"] + metrics["abstained"] == lighthouse + 2
+    assert 0 < metrics["official"]["f1"] <= 100 and metrics["latency_ms"]["p50"] > 0
+    assert metrics["settings"]["mode"] == "hybrid" and metrics["backend"]
+    assert {p.name for p in out.iterdir()} == {"metrics.json", "predictions.json", "answers.json"}
+    answers = json.loads((out / "answers.json").read_text())
+    assert answers["f1"]["found_at"] is None and answers[next(iter(answers))]["found_at"] == 1
+
+
+def test_cli_predict_index_writes_empty_for_abstentions(sample_index, mixed_questions, tmp_path, capsys):
+    out = tmp_path / "p.json"
+    argv = ["predict", "--index", str(sample_index), "--data", str(mixed_questions), "--out", str(out)]
+    assert main([*argv, "--threshold", "1"]) == 0
+    assert set(json.loads(out.read_text()).values()) == {""}
+    assert "not in this archive" in capsys.readouterr().out
+    assert main([*argv, "--threshold", "0"]) == 0
+    predictions = json.loads(out.read_text())
+    assert "" not in predictions.values() and len(predictions) == len(json.loads(SAMPLE.read_text())["data"][0][
+        "paragraphs"][0]["qas"]) + 2
+
+
+def test_cli_evaluate_index_bad_input(sample_index, tmp_path, capsys):
+    assert run(["evaluate", "--index", str(tmp_path / "none.sqlite")]) == 2
+    assert "no such index" in capsys.readouterr().err
+    assert run(["predict", "--index", str(sample_index), "--data", str(tmp_path / "none.json"),
+                "--out", str(tmp_path / "p.json")]) == 2
+    assert "none.json" in capsys.readouterr().err and not (tmp_path / "p.json").exists()

@@ -37,7 +37,7 @@ from spokenqa.errors import ConfigError, DataError
 FORMAT = "spokenqa-archive-calibration"
 VERSION = 1
 FILENAME = "archive_calibration.json"  # in the checkpoint folder, beside model.safetensors
-CANDIDATE_FEATURES = ("margin", "span", "null", "share", "log_rank", "dense")
+CANDIDATE_FEATURES = ("margin", "span", "share", "log_rank", "dense")  # null = span - margin: left out
 ANSWER_FEATURES = ("score", "gap", "agree")
 RIGHT_F1 = 0.5  # an answer is "right" when its official F1 against a gold answer is at least this
 NO_RIVAL_GAP = 10.0  # `gap` of an answer with no other answer text to compare with

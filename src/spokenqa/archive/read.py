@@ -118,6 +118,26 @@ def answer_key(text: str) -> str:
     return normalize_answer(text) or text.lower().strip()
 
 
+def ranked(calibration: Calibration, candidates: Sequence[Candidate], top_k: int
+           ) -> list[tuple[Candidate, dict[str, float]]]:
+    """A question's `top_k` answers by the calibration's candidate score, best first: each answer
+    text once (its strongest candidate), with its answer-model features: `score`, `gap` to the
+    best other answer text, `agree` (the share of passages read whose best span is this text)."""
+    scores = calibration.scores([c.row for c in candidates])
+    best: dict[str, int] = {}  # answer key -> its strongest candidate
+    for i in np.argsort(-scores, kind="stable"):
+        best.setdefault(answer_key(candidates[i].text), int(i))
+    read = max(1, len({c.hit.passage.id for c in candidates}))
+    firsts = [answer_key(c.text) for c in candidates if c.first]
+    out = []
+    for key in list(best)[:top_k]:
+        rivals = [scores[i] for k, i in best.items() if k != key]
+        mine = float(scores[best[key]])
+        out.append((candidates[best[key]], {"score": mine, "gap": mine - float(max(rivals)) if rivals else NO_RIVAL_GAP,
+                                             "agree": firsts.count(key) / read}))
+    return out
+
+
 class ArchiveQA:
     """An index and a reader, ready to answer (see the module docstring)."""
 
@@ -212,29 +232,15 @@ class ArchiveQA:
              threshold: float) -> ArchiveResult:
         """A question's candidates -> its answers, best first, with probabilities; abstained when
         the best is below `threshold` (or there is none)."""
-        cal = self.calibration
         if not candidates:
             return ArchiveResult(question, [], True, threshold, list(hits))
-        scores = cal.scores([c.row for c in candidates])
-        best: dict[str, int] = {}  # answer key -> its strongest candidate
-        for i in np.argsort(-scores, kind="stable"):
-            best.setdefault(answer_key(candidates[i].text), int(i))
-        read = max(1, len({c.hit.passage.id for c in candidates}))
-        firsts = [answer_key(c.text) for c in candidates if c.first]
-        keys = list(best)[:top_k]
-        rows = []
-        for key in keys:
-            rivals = [scores[best[k]] for k in best if k != key]
-            rows.append({"score": float(scores[best[key]]),
-                         "gap": float(scores[best[key]] - max(rivals)) if rivals else NO_RIVAL_GAP,
-                         "agree": firsts.count(key) / read})
-        probs = cal.probabilities(rows)
+        best = ranked(self.calibration, candidates, top_k)
+        probs = self.calibration.probabilities([row for _, row in best])
         if probs[0] < threshold:
             return ArchiveResult(question, [], True, threshold, list(hits))
-        words = self.store.document_words(list({candidates[best[k]].hit.passage.document_id for k in keys}))
+        words = self.store.document_words(list({c.hit.passage.document_id for c, _ in best}))
         answers = []
-        for key, row, prob in zip(keys, rows, probs, strict=True):
-            c = candidates[best[key]]
+        for (c, row), prob in zip(best, probs, strict=True):
             p = c.hit.passage
             when = None
             if p.document_id in words:
@@ -267,4 +273,4 @@ class ArchiveQA:
         return [self.rank(q, c, h, top_k, threshold) for q, c, h in zip(questions, candidates, hits, strict=True)]
 
 
-__all__ = ["ArchiveAnswer", "ArchiveQA", "ArchiveResult", "Candidate", "answer_key", "seconds"]
+__all__ = ["ArchiveAnswer", "ArchiveQA", "ArchiveResult", "Candidate", "answer_key", "ranked", "seconds"]

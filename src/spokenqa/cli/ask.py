@@ -72,13 +72,17 @@ def check_archive_args(args: argparse.Namespace) -> None:
     open_store(args.index).close()  # missing, not SQLite, not an index: one line now
 
 
-def open_archive(args: argparse.Namespace):
-    """The ArchiveQA that --index, --checkpoint, the backend flags and --calibration describe."""
-    folder, _ = choose_checkpoint(args.checkpoint)
+def open_archive(args: argparse.Namespace, folder: Path | None = None, cfg=None):
+    """The ArchiveQA that --index, --checkpoint, the backend flags and --calibration describe
+    (`folder`, `cfg`: the checkpoint and its settings, when already chosen)."""
+    if folder is None:
+        folder, _ = choose_checkpoint(args.checkpoint)
     from spokenqa.archive.read import ArchiveQA
     from spokenqa.qa import QA
 
     qa = QA.load(folder, backend=args.backend, quantize=args.quantize)
+    if cfg is not None:  # decoding flags of evaluate/predict over the checkpoint's
+        qa.cfg = cfg
     return ArchiveQA.open(args.index, qa, args.calibration)
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from spokenqa.backends import add_backend_args
 from spokenqa.cli.args import positive
+from spokenqa.cli.ask import add_archive_args, check_archive_args, open_archive
 from spokenqa.cli.common import (
     CHECKPOINT_HELP,
     choose_checkpoint,
@@ -45,6 +46,10 @@ def add_evaluate_parser(sub) -> None:
                    help="score the first N questions only (default: all; a checkpoint's training limit is not inherited)")
     p.add_argument("--eval-batch-size", type=positive(int), metavar="N",
                    help="windows per batch (default: the checkpoint's, which reproduces its validation scores)")
+    p.add_argument("--index", metavar="INDEX",
+                   help="the open setting: ask each question of --data over this archive (its own paragraph "
+                        "not given); adds retrieval recall@1/5/20, answered/abstained counts, latency")
+    add_archive_args(p)
     add_backend_args(p)
     p.set_defaults(func=evaluate_command)
 
@@ -75,7 +80,60 @@ def _load_for_eval(args: argparse.Namespace, data: str, require_answers: bool):
     return model, tokenizer, cfg, examples, stats, runtime
 
 
+def _archive_setup(args: argparse.Namespace, data: str, require_answers: bool):
+    """--index: the settings checked, the data loaded, then the archive opened (reader and calibration)."""
+    from spokenqa.data import load_squad
+
+    check_archive_args(args)
+    limit = getattr(args, "max_eval_examples", None)
+    examples, stats = load_squad(data, True, require_answers, max_questions=limit)
+    folder, cfg = choose_checkpoint(args.checkpoint)
+    cfg = cfg.replace(decoder=args.decoder, eval_batch_size=getattr(args, "eval_batch_size", None),
+                      max_answer_tokens=args.max_answer_tokens).validate()
+    if not cfg.lowercase:
+        examples, stats = load_squad(data, False, require_answers, max_questions=limit)
+    return examples, stats, open_archive(args, folder, cfg)
+
+
+def _ask_archive(args: argparse.Namespace, archive, examples) -> tuple[list, list]:
+    from spokenqa.archive.evaluate import ask_all, rank_all
+
+    asked = ask_all(archive, examples, args.passages, args.mode, args.weight, args.fusion, progress=True)
+    return asked, rank_all(archive, asked, args.passages, args.threshold)
+
+
+def evaluate_index_command(args: argparse.Namespace) -> int:
+    import os
+
+    from spokenqa.archive.evaluate import score
+
+    out = Path(args.out) if args.out else None
+    with no_outputs_on_failure(out) if out else contextlib.nullcontext():
+        if out is not None:
+            output_folder(out)
+        examples, stats, archive = _archive_setup(args, data_or_sample(args.data), require_answers=True)
+        with archive:
+            asked, results = _ask_archive(args, archive, examples)
+            cal = archive.calibration
+            settings = {"index": args.index, "passages": args.passages, "threshold": results[0].threshold,
+                        **archive.settings(args.mode, args.weight, args.fusion),
+                        "calibration": cal.path, "load_average": os.getloadavg()}
+            metrics = {**score(asked, results), "settings": settings, **archive.qa.runtime.to_dict()}
+        notice(f"{stats.summary()}")
+        print(json.dumps(metrics, indent=2))
+        if out is not None:
+            write_json(out / "metrics.json", {**metrics, "data": stats.to_dict()})
+            write_json(out / "predictions.json", {a.example.id: r.answers[0].text if r.answers else ""
+                                                  for a, r in zip(asked, results, strict=True)})
+            write_json(out / "answers.json", {a.example.id: {**r.to_dict(), "hits": [h.passage.path for h in r.hits],
+                                                             "found_at": a.found_at(), "ms": a.seconds * 1000}
+                                              for a, r in zip(asked, results, strict=True)}, indent=None)
+    return 0
+
+
 def evaluate_command(args: argparse.Namespace) -> int:
+    if args.index is not None:
+        return evaluate_index_command(args)
     out = Path(args.out) if args.out else None
     with no_outputs_on_failure(out) if out else contextlib.nullcontext():
         if out is not None:
@@ -99,8 +157,12 @@ def add_predict_parser(sub) -> None:
     p.add_argument("--checkpoint", metavar="DIR", help=CHECKPOINT_HELP)
     p.add_argument("--data", required=True, metavar="FILE",
                    help="SQuAD-format file; every question is answered (gold answers optional)")
-    p.add_argument("--out", required=True, metavar="FILE", help="predictions.json: {question_id: answer}")
+    p.add_argument("--out", required=True, metavar="FILE",
+                   help='predictions.json: {question_id: answer} ("" where --index abstained)')
     _add_decoding_args(p)
+    p.add_argument("--index", metavar="INDEX",
+                   help="answer each question over this archive instead of its own paragraph")
+    add_archive_args(p)
     add_backend_args(p)
     p.set_defaults(func=predict_command)
 
@@ -109,6 +171,17 @@ def predict_command(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"{out}: is a folder; --out takes a file name")
+    if args.index is not None:
+        with no_outputs_on_failure(out.parent):
+            output_folder(out.parent)
+            examples, _, archive = _archive_setup(args, args.data, require_answers=False)
+            with archive:
+                asked, results = _ask_archive(args, archive, examples)
+            write_json(out, {a.example.id: r.answers[0].text if r.answers else ""
+                             for a, r in zip(asked, results, strict=True)})
+        abstained = sum(r.abstained for r in results)
+        print(f"wrote {len(results)} predictions to {out} ({abstained} not in this archive: \"\")")
+        return 0
     with no_outputs_on_failure(out.parent):
         output_folder(out.parent)
         model, tokenizer, cfg, examples, _, runtime = _load_for_eval(args, args.data, require_answers=False)

@@ -14,8 +14,10 @@ import json
 import sys
 
 from spokenqa.archive.retrieve import DEFAULT_WEIGHT, FUSIONS, MODES
+from spokenqa.backends import add_backend_args
 from spokenqa.cli.args import positive
 from spokenqa.cli.audio import _add_executor_args, add_engine_arg
+from spokenqa.cli.common import CHECKPOINT_HELP
 from spokenqa.errors import ConfigError, notice
 
 INPUT_HELP = ("sound files, folders of them, list files (.lst/.list, or .txt of sound-file paths), "
@@ -54,6 +56,28 @@ def add_index_parser(sub) -> None:
     s.add_argument("index", metavar="INDEX", help="the index file")
     s.add_argument("--json", action="store_true", help="print them as JSON")
     s.set_defaults(func=index_stats_command)
+    c = isub.add_parser("calibrate", help="fit the archive calibration of a reader on validation data "
+                                          "(probabilities, threshold, retrieval mix)",
+                        description="Fit the calibration `ask --index` uses, on a SQuAD-format validation "
+                                    "file (never the test set): half its articles become an archive, asked "
+                                    "their own questions and the other half's. See docs/ARCHIVE.md.")
+    c.add_argument("--data", required=True, metavar="FILE", help="SQuAD-format validation file")
+    c.add_argument("--checkpoint", metavar="DIR", help=CHECKPOINT_HELP)
+    c.add_argument("--out", metavar="FILE", default=None,
+                   help="where to write the calibration (default: archive_calibration.json in the "
+                        "checkpoint folder, where `ask --index` finds it)")
+    c.add_argument("--work", metavar="DIR", default=None,
+                   help="folder for the validation archive (kept: a rerun reuses it; default: a temporary one)")
+    c.add_argument("--report", metavar="FILE", default=None, help="write the held-out report (JSON) here")
+    c.add_argument("--figure", metavar="PNG", default=None, help="draw risk-coverage and reliability here")
+    c.add_argument("--passages", type=positive(int), default=5, metavar="N", help="passages read per question (default 5)")
+    c.add_argument("--answered", type=float, default=0.9, metavar="SHARE",
+                   help="the threshold answers this share of answerable questions (default 0.9)")
+    c.add_argument("--max-questions", type=positive(int), default=None, metavar="N",
+                   help="at most N questions of each of the four parts (default: all)")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_backend_args(c)
+    c.set_defaults(func=index_calibrate_command)
 
 
 def index_add_command(args: argparse.Namespace) -> int:
@@ -84,6 +108,41 @@ def index_stats_command(args: argparse.Namespace) -> int:
 
     stats = index.stats(args.index)
     print(json.dumps(stats.to_dict(), indent=2) if args.json else stats.summary())
+    return 0
+
+
+def index_calibrate_command(args: argparse.Namespace) -> int:
+    import contextlib
+    import tempfile
+    from pathlib import Path
+
+    from spokenqa.archive.calibrate import FILENAME
+    from spokenqa.cli.common import choose_checkpoint, write_json
+    from spokenqa.data import validate_squad
+    from spokenqa.files import read_json
+
+    if not 0.0 < args.answered <= 1.0:
+        raise ConfigError(f"--answered must be in (0, 1], got {args.answered}")
+    validate_squad(read_json(args.data), args.data)
+    folder, _ = choose_checkpoint(args.checkpoint)
+    out = Path(args.out) if args.out else folder / FILENAME
+    if not out.parent.is_dir():
+        raise ConfigError(f"{out.parent}: no such folder for the calibration")
+    from spokenqa.archive.validation import calibrate, plot
+    from spokenqa.qa import QA
+
+    qa = QA.load(folder, backend=args.backend, quantize=args.quantize)
+    with (contextlib.nullcontext(args.work) if args.work else tempfile.TemporaryDirectory()) as work:
+        cal, report = calibrate(args.data, qa, work, passages=args.passages, answered=args.answered,
+                                max_questions=args.max_questions, progress=not args.no_progress)
+    cal.save(out)
+    if args.report:
+        write_json(Path(args.report), report, indent=None)
+    if args.figure:
+        plot(report, args.figure, f"held-out part of {Path(args.data).name}, reader {folder.name}, "
+                                   f"{cal.fit['date'][:10]}")
+    print(json.dumps({"calibration": str(out), **cal.fit["held_out"], "threshold": cal.threshold,
+                      "fusion": cal.fusion, "weight": cal.weight}, indent=2))
     return 0
 
 
@@ -129,5 +188,5 @@ def search_command(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["add_index_parser", "add_search_parser", "index_add_command", "index_remove_command",
+__all__ = ["add_index_parser", "add_search_parser", "index_add_command", "index_calibrate_command", "index_remove_command",
            "index_stats_command", "search_command"]
