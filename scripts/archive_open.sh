@@ -4,13 +4,13 @@
 # retrieval, the closed setting (each question's own paragraph given) beside them; then refusal:
 # an archive of half the test articles (the even ones), asked N/2 questions of its own half and
 # N/2 of the other half (whose answers are not in it).
-# Usage: SPOKENQA_DATA=../shared/data N=1000 OUT=runs/archive-open bash scripts/archive_open.sh
+# Usage: SPOKENQA_DATA=../shared/data N=500 OUT=runs/archive-open bash scripts/archive_open.sh
 # (each step is skipped when its output exists; MODES="hybrid" runs one retrieval mode)
 set -euo pipefail
 D=${SPOKENQA_DATA:-../shared/data}
 TEST=$(realpath "$D/spoken-squad/spoken_test-v1.1.json")
 OUT=${OUT:-runs/archive-open}
-N=${N:-1000}
+N=${N:-500}
 SQ=${SPOKENQA:-spokenqa}
 mkdir -p "$OUT"
 lscpu | grep "Model name" > "$OUT/machine.txt"

@@ -81,6 +81,26 @@ def test_answer_from_the_right_document_with_text_and_seconds(archive):
     assert (timed.start_s, timed.end_s) == (pytest.approx(0.5 * n), pytest.approx(0.5 * (n + 1) + 0.4))
 
 
+def test_the_shipped_calibration_is_the_shipped_readers(archive):
+    from spokenqa.archive.calibrate import FILENAME, weights_sha256
+    from spokenqa.checkpoint import RELEASE_MODEL
+
+    cal = Calibration.load(RELEASE_MODEL / FILENAME)
+    # a new shipped reader needs its own calibration: `spokenqa index calibrate --data VAL.json`
+    assert cal.reader["sha256"] == weights_sha256(RELEASE_MODEL)
+    assert archive.calibration.path == str(RELEASE_MODEL / FILENAME)
+    assert 0.0 < cal.threshold < 1.0 and cal.fusion in ("rrf", "score") and 0.0 <= cal.weight <= 1.0
+    assert "test" not in Path(cal.fit["data"]).name  # fit on validation data, never the test set
+
+
+def test_a_question_whose_answer_is_absent_is_refused(archive):
+    present, absent = archive.ask(["who built the harbor lighthouse",
+                                   "who won the football world cup in nineteen ninety eight"])
+    assert not present.abstained and present.answers[0].text == "thomas reed"
+    assert absent.abstained and absent.answers == [] and absent.hits  # passages read, none held it
+    assert absent.threshold == archive.calibration.threshold
+
+
 def test_a_batch_answers_as_one_by_one(archive):
     questions = ["how many eggs does the queen lay a day", "when was the railway opened",
                  "who donated the old maps"]

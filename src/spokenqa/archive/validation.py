@@ -217,7 +217,7 @@ def calibrate(data: str | os.PathLike[str], qa: Any, work: str | os.PathLike[str
     cal.fusion, cal.weight, cal.passages = fusion, weight, passages
     report = held_out_report(cal, asked)
     folder = qa.folder
-    cal.reader = {"name": str(folder) if folder else None,
+    cal.reader = {"name": Path(folder).name if folder else None,
                   "sha256": weights_sha256(folder) if folder else None,
                   "scores": json.loads((Path(folder) / "spokenqa.json").read_text()).get("checkpoint", {})
                   .get("scores") if folder else None}
