@@ -75,6 +75,8 @@ def add_index_parser(sub) -> None:
                    help="the threshold answers this share of answerable questions (default 0.9)")
     c.add_argument("--max-questions", type=positive(int), default=None, metavar="N",
                    help="at most N questions of each of the four parts (default: all)")
+    c.add_argument("--threads", type=positive(int), default=None, metavar="N",
+                   help="CPU threads of the reader (default: torch's; 1 is faster on a machine busy with other work)")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_backend_args(c)
     c.set_defaults(func=index_calibrate_command)
@@ -131,7 +133,7 @@ def index_calibrate_command(args: argparse.Namespace) -> int:
     from spokenqa.archive.validation import calibrate, plot
     from spokenqa.qa import QA
 
-    qa = QA.load(folder, backend=args.backend, quantize=args.quantize)
+    qa = QA.load(folder, threads=args.threads, backend=args.backend, quantize=args.quantize)
     with (contextlib.nullcontext(args.work) if args.work else tempfile.TemporaryDirectory()) as work:
         cal, report = calibrate(args.data, qa, work, passages=args.passages, answered=args.answered,
                                 max_questions=args.max_questions, progress=not args.no_progress)
