@@ -1,6 +1,8 @@
-"""The ONNX Runtime backend (issue 13): the same answers as torch fp32, `auto`'s choice on both
-kinds of CPU, the graph cache (reused, rebuilt when stale or corrupt, written atomically, outside a
-read-only checkpoint), `export --format onnx`, and a one-line error without onnxruntime.
+"""The ONNX Runtime backend (issues 13, 22): the same answers as torch fp32 from the fused graph,
+the fused kernels there and the unfused graph where fusing fails, int8 quantised then fused,
+`auto`'s choice on both kinds of CPU, the graph cache (reused, rebuilt when stale or corrupt,
+written atomically, outside a read-only checkpoint), `export --format onnx`, and a one-line error
+without onnxruntime.
 
 Exporting a graph takes seconds (longer on a busy machine), so the tiny checkpoint's graph is built
 once per module; the cache tests copy it, and where they need a rebuild they replace the exporter
@@ -36,11 +38,11 @@ from spokenqa.inference import predict_logits
 
 @pytest.fixture(scope="module")
 def checkpoint(tiny_checkpoint, tmp_path_factory) -> Path:
-    """A private copy of the tiny checkpoint with its fp32 graph built (in its onnx/ folder)."""
+    """A private copy of the tiny checkpoint with its exported and fp32 graphs built (in its onnx/ folder)."""
     folder = tmp_path_factory.mktemp("onnx") / "best"
     shutil.copytree(tiny_checkpoint, folder)
     load_for_inference(folder, "onnx")
-    assert (folder / "onnx" / "model-fp32.onnx").is_file()
+    assert sorted(p.name for p in (folder / "onnx").iterdir()) == ["model-exported.onnx", "model-fp32.onnx"]
     return folder
 
 
@@ -54,11 +56,11 @@ def fresh(checkpoint, tmp_path) -> Path:
 
 @pytest.fixture
 def no_export(monkeypatch, checkpoint) -> list[Path]:
-    """The exporter replaced by the module's graph (fast); returns the list of exported folders."""
+    """The exporter replaced by the module's exported graph (fast); returns the list of exported folders."""
     import onnx
 
     calls: list[Path] = []
-    graph = checkpoint / "onnx" / "model-fp32.onnx"
+    graph = checkpoint / "onnx" / "model-exported.onnx"
 
     def export(folder: Path):
         calls.append(folder)
@@ -99,8 +101,61 @@ def _assert_same(folder: Path, atol: float = 1e-4) -> None:
 # --- same answers as torch fp32 ---------------------------------------------------------------
 
 
+def _ops(graph: Path) -> list[str]:
+    import onnx
+
+    return [n.op_type for n in onnx.load(graph).graph.node]
+
+
 def test_onnx_fp32_gives_torch_fp32_answers_on_a_tiny_model(checkpoint):
     _assert_same(checkpoint)
+
+
+def test_fp32_graph_runs_fused_kernels(checkpoint):
+    """The graph that answers (equal to torch above) is the fused one: one Attention per layer
+    (3), a SkipLayerNormalization after attention and after the MLP, one BiasGelu, and none of the
+    exporter's spelt-out attention (Softmax) left; the exported graph beside it has them all."""
+    model, *_ = load_for_inference(checkpoint, "onnx")
+    ops = _ops(checkpoint / "onnx" / "model-fp32.onnx")
+    assert (ops.count("Attention"), ops.count("SkipLayerNormalization"), ops.count("BiasGelu")) == (3, 6, 3)
+    assert "Softmax" not in ops
+    assert model.metadata[onnx_backend.FUSED] == "Attention=3 SkipLayerNormalization=6 BiasGelu=3"
+    plain = _ops(checkpoint / "onnx" / "model-exported.onnx")
+    assert plain.count("Softmax") == 3 and not {"Attention", "SkipLayerNormalization", "BiasGelu"} & set(plain)
+
+
+def _fusion_broken(plain):
+    raise RuntimeError("pattern matched nothing\nsecond line")
+
+
+def _fusion_wrong(plain):
+    """A graph that runs but gives other logits: the span head's weights doubled."""
+    import onnx
+    from onnx import numpy_helper
+
+    wrong = onnx.ModelProto()
+    wrong.CopyFrom(plain)
+    for i, t in enumerate(wrong.graph.initializer):
+        if len(t.dims) == 2 and t.dims[1] == 2 and t.data_type == onnx.TensorProto.FLOAT:  # the head's (h, 2)
+            wrong.graph.initializer[i].CopyFrom(numpy_helper.from_array(2 * numpy_helper.to_array(t), t.name))
+    return wrong
+
+
+@pytest.mark.parametrize(("fuse", "why"), [(_fusion_broken, "RuntimeError: pattern matched nothing"),
+                                           (_fusion_wrong, "mean logit error")])
+def test_a_fusion_that_fails_or_changes_logits_falls_back_to_the_unfused_graph(fresh, monkeypatch, capsys, fuse, why):
+    """Fusions that raise, or that change the logits (checked against the exported graph before
+    the fused one is kept), leave the unfused graph in the cache, with one notice line naming why;
+    its answers are torch's."""
+    (fresh / "onnx" / "model-fp32.onnx").unlink()
+    monkeypatch.setattr(onnx_backend, "_fuse", fuse)
+    model, *_ = load_for_inference(fresh, "onnx")
+    (line,) = [x for x in capsys.readouterr().err.splitlines() if "fused kernels" in x]
+    assert why in line and "using its unfused fp32 graph" in line
+    assert model.metadata[onnx_backend.FUSED] == "none"
+    assert "Attention" not in _ops(fresh / "onnx" / "model-fp32.onnx")
+    monkeypatch.undo()
+    _assert_same(fresh)
 
 
 @pytest.mark.slow
@@ -140,6 +195,8 @@ def test_int8_quantises_the_encoder_and_keeps_the_head(fresh, capsys):
     graph = onnx.load(fresh / "onnx" / "model-int8.onnx")
     ops = [n.op_type for n in graph.graph.node]
     assert ops.count("MatMulInteger") == 3 * 6  # 3 layers x (q, k, v, out, up, down)
+    # quantised, then fused: q, k and v stay int8 products outside MultiHeadAttention
+    assert (ops.count("MultiHeadAttention"), ops.count("SkipLayerNormalization"), ops.count("BiasGelu")) == (3, 6, 3)
     shapes = {t.name: tuple(t.dims) for t in graph.graph.initializer}
     assert any(n.op_type == "MatMul" and shapes.get(n.input[1], (0,))[-1] == 2 for n in graph.graph.node)  # head
     assert len(predictions) == 27 and all(np.isfinite(s).all() for s in start)
@@ -264,32 +321,37 @@ def test_stale_cache_is_rebuilt_with_one_line(fresh, no_export, monkeypatch, cap
     assert no_export == [fresh]
 
 
-def test_corrupt_cache_is_rebuilt(fresh, no_export, capsys):
-    graph = fresh / "onnx" / "model-fp32.onnx"
-    graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])  # a torn copy
+@pytest.mark.parametrize("torn", [["model-fp32.onnx"], ["model-fp32.onnx", "model-exported.onnx"]])
+def test_corrupt_cache_is_rebuilt(fresh, no_export, capsys, torn):
+    """A torn fp32 graph is rebuilt from the cached exported graph, without exporting again; a
+    torn exported graph is exported again."""
+    for name in torn:
+        graph = fresh / "onnx" / name
+        graph.write_bytes(graph.read_bytes()[: graph.stat().st_size // 2])
     load_for_inference(fresh, "onnx")
-    assert no_export == [fresh]
-    assert "unreadable" in capsys.readouterr().err
+    assert no_export == ([fresh] if "model-exported.onnx" in torn else [])
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "unreadable" in line and "model-fp32.onnx" in line
     _assert_same(fresh)
 
 
 def test_cache_is_written_atomically(fresh, no_export, monkeypatch, capsys):
     """A rebuild that fails at the rename leaves the previous graph as it was and no temp file;
     the model still answers from memory, with a notice."""
-    graph = fresh / "onnx" / "model-fp32.onnx"
-    previous = graph.read_bytes()
+    graph, exported = fresh / "onnx" / "model-fp32.onnx", fresh / "onnx" / "model-exported.onnx"
+    previous = {graph: graph.read_bytes(), exported: exported.read_bytes()}
     versions = onnx_backend._versions()
     monkeypatch.setattr(onnx_backend, "_versions", lambda: {**versions, "onnx": "0.0"})
 
     def full_disk(src, dst):
-        assert Path(src).read_bytes() != previous and Path(dst) == graph  # complete, beside the target
+        assert Path(src).parent == Path(dst).parent and Path(src).read_bytes() != previous[Path(dst)]  # complete, beside it
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(onnx_backend.os, "replace", full_disk)
     model, *_ = load_for_inference(fresh, "onnx")
     monkeypatch.undo()
-    assert graph.read_bytes() == previous
-    assert sorted(p.name for p in graph.parent.iterdir()) == ["model-fp32.onnx"]
+    assert {path: path.read_bytes() for path in previous} == previous
+    assert sorted(p.name for p in graph.parent.iterdir()) == ["model-exported.onnx", "model-fp32.onnx"]
     assert isinstance(model.graph, bytes)
     assert "No space left on device" in capsys.readouterr().err
 

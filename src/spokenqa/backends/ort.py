@@ -1,21 +1,30 @@
 """The ONNX Runtime backend: a checkpoint's forward pass as an ONNX graph, fp32 or dynamic int8.
 
-Why: spokenqa's CPU speed comes from bf16, which most CPUs lack. There torch runs fp32, and ONNX
-Runtime runs the same fp32 graph faster with the same logits; its dynamic int8 quantisation of the
-Linear layers is faster again, at an accuracy cost measured in docs/BENCHMARKS.md.
-`spokenqa.backends` decides when it is used; this module builds, caches and runs the graph.
+Why: spokenqa's CPU speed comes from bf16, which most CPUs lack. There torch runs fp32; ONNX
+Runtime runs the same forward pass with its fused transformer kernels (attention, skip + layer
+norm, bias + GELU), and its dynamic int8 quantisation of the Linear layers is faster again, at an
+accuracy cost measured in docs/BENCHMARKS.md. `spokenqa.backends` decides when it is used; this
+module builds, caches and runs the graphs.
 
-The graph (inputs `input_ids`, `attention_mask`[, `token_type_ids`], int64, (batch, sequence);
-outputs `start_logits`, `end_logits`, float32, padding set to the torch model's MASKED) is the
-`SpanQAModel` exported by torch's dynamo exporter with dynamic batch and sequence axes, so
-length-grouped batches of any size and width run unchanged. It is exported on first use and
-cached:
+The graphs (inputs `input_ids`, `attention_mask`[, `token_type_ids`], int64, (batch, sequence);
+outputs `start_logits`, `end_logits`, float32, padding set to the torch model's MASKED) start
+from the `SpanQAModel` exported by torch's dynamo exporter with dynamic batch and sequence axes,
+so length-grouped batches of any size and width run unchanged. Three graphs per checkpoint:
+- `exported`: the exporter's graph, the source of the other two (plain ONNX ops);
+- `fp32`: the exported graph with ONNX Script's ONNX Runtime fusions (`_fuse`);
+- `int8`: the exported graph dynamically quantised (`_quantize`), then fused the same way.
+A fused graph is checked against its unfused source on a padded batch before it is kept; where the
+fusions fail or change the logits (an encoder whose attention they misread), the unfused graph is
+used instead, with a one-line notice. Fused graphs use ONNX Runtime's contrib ops (com.microsoft),
+so they run in ONNX Runtime only.
+
+The graphs are built on first use and cached:
 - in `<checkpoint>/onnx/` where the checkpoint folder may be written;
 - else (the shipped model, which is installed package data; a folder without write permission)
   in `$SPOKENQA_CACHE/onnx/<hash of the checkpoint's path>/` (`spokenqa.files.cache_dir`: default `~/.cache/spokenqa`).
 Each graph file carries its key in its metadata: the SHA-256 of the weights, `config.json`, the
 head and the versions of the packages that produce the graph. A graph whose key no longer matches
-(stale) or that ONNX Runtime cannot load (corrupt, truncated) is rebuilt with a one-line notice.
+(stale) or that cannot be loaded (corrupt, truncated) is rebuilt with a one-line notice.
 Graphs are written to a temporary file in the same folder, fsynced and renamed, so a reader sees
 the old graph or the new one, never a partial one, even with two processes building at once.
 """
@@ -42,12 +51,24 @@ from spokenqa.errors import ConfigError, notice
 from spokenqa.files import atomic_write, cache_dir
 from spokenqa.inference import ForwardPass
 
-GRAPH_FORMAT = 1  # bump when the export itself changes (inputs, options): every cache is rebuilt
+GRAPH_FORMAT = 2  # bump when the build changes (inputs, options, fusions): every cache is rebuilt
 PRECISIONS = ("fp32", "int8")
+EXPORTED = "exported"  # the cached graph the fp32 and int8 graphs are built from
 OUTPUTS = ("start_logits", "end_logits")
-KEY, PRECISION = "spokenqa.key", "spokenqa.precision"  # the graph's metadata entries
-# The packages whose versions change the graph: the model code, the exporter, the quantiser.
-GRAPH_PACKAGES = ("torch", "transformers", "onnx", "onnxscript", "onnxruntime")
+# The graph's metadata entries: its key, which graph it is (EXPORTED or a precision), its fusions.
+KEY, PRECISION, FUSED = "spokenqa.key", "spokenqa.precision", "spokenqa.fused"
+# The packages whose versions change the graph: the model code, the exporter, the fusions, the quantiser.
+GRAPH_PACKAGES = ("torch", "transformers", "onnx", "onnxscript", "onnx_ir", "onnxruntime")
+# The fused ops that matter for speed, counted into FUSED (and checked by the tests).
+FUSED_OPS = ("Attention", "MultiHeadAttention", "SkipLayerNormalization", "BiasGelu")
+# A fused graph is kept when its mean |logit error| against the exported fp32 graph is at most
+# FUSED_ERROR_RATIO x its unfused source's + FUSED_ERROR_SLACK. fp32: the unfused graph's error is
+# 0 and fusing only reorders sums (mean ~1e-6 measured). int8: attention summed in another order
+# moves values across int8 rounding steps of the next layer's dynamically quantised input, so the
+# fused graph differs from the unfused one by about as much as either differs from fp32 (mean
+# 0.147 against 0.139 with the shipped model), not by a fixed amount. A misread padding mask or
+# head layout moves logits by whole units.
+FUSED_ERROR_RATIO, FUSED_ERROR_SLACK = 1.5, 1e-3
 
 
 def _require(*packages: str) -> None:
@@ -138,14 +159,18 @@ def _export(checkpoint: Path):
                           "use --backend torch") from e
 
 
-def _quantize(fp32_graph: bytes | Path):
+def _quantize(proto):
     """Dynamic int8 of the encoder's Linear layers (MatMul with a weight: per-channel int8 weights,
     activations quantised per call). The span head (h x 2) stays fp32: it is a negligible share of
-    the work, and rounding it would add its error straight to the logits."""
+    the work, and rounding it would add its error straight to the logits.
+
+    Applied to the exported graph, before the fusions: the fused graph packs the query, key and
+    value projections into one Attention op, whose int8 form (QAttention) takes no attention bias,
+    which is how this graph masks padding, so those three products would stay fp32 (measured
+    ~9% slower). Quantised first, they run int8 and the fusions still make MultiHeadAttention."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    proto = onnx.load_from_string(fp32_graph) if isinstance(fp32_graph, bytes) else onnx.load(fp32_graph)
     shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
     head = [n.name for n in proto.graph.node
             if n.op_type == "MatMul" and shapes.get(n.input[1], (0,))[-1:] == (2,)]
@@ -156,11 +181,75 @@ def _quantize(fp32_graph: bytes | Path):
         return onnx.load(out)
 
 
-def _with_key(proto, key: str, precision: str) -> bytes:
+def _fuse(proto):
+    """ONNX Script's ONNX Runtime fusions (`optimize_for_ort`): the dynamo exporter's attention
+    (scaled dot-product attention spelt out in MatMul, Softmax, Where) becomes one Attention or
+    MultiHeadAttention op, residual + LayerNorm SkipLayerNormalization, bias + GELU BiasGelu.
+    ONNX Runtime's own optimizer (`onnxruntime.transformers.optimizer`, model_type "bert") knows
+    the TorchScript exporter's attention, not this graph's: it fuses no attention here, and the
+    two others ONNX Runtime already makes when it loads a graph."""
+    import onnx_ir as ir
+    from onnxscript.rewriter.ort_fusions import optimize_for_ort
+
+    with _quiet():
+        fused, _ = optimize_for_ort(ir.from_proto(proto))
+        return ir.to_proto(fused)
+
+
+def _fused_ops(proto) -> str:
+    """What `_fuse` made, as "Attention=6 SkipLayerNormalization=12 ..." ("none" when nothing)."""
+    counts = {op: sum(n.op_type == op for n in proto.graph.node) for op in FUSED_OPS}
+    return " ".join(f"{op}={n}" for op, n in counts.items() if n) or "none"
+
+
+def _check_batch(proto, vocab_size: int) -> dict[str, np.ndarray]:
+    """A padded batch of three windows of different lengths, of fixed random tokens."""
+    ids = np.random.default_rng(0).integers(1, vocab_size, (3, 29))
+    mask = (np.arange(29) < np.array([[29], [17], [6]])).astype(np.int64)
+    given = {"input_ids": ids * mask, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+    return {i.name: given[i.name] for i in proto.graph.input}
+
+
+def _logits(graph, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads, options.log_severity_level = 1, 3
+    session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    return session.run(list(OUTPUTS), batch)
+
+
+def _fused_or_plain(plain, exported, precision: str, vocab_size: int, checkpoint: Path):
+    """(`plain` fused (see `_fuse`), what was fused) where that keeps its logits, else (`plain`,
+    "none") with a notice. `exported` is the fp32 graph `plain` was made from (itself for fp32)."""
+    try:
+        fused = _fuse(plain)
+        batch = _check_batch(exported, vocab_size)
+        real = batch["attention_mask"].astype(bool)
+        reference = _logits(exported, batch)
+
+        def error(graph) -> float:
+            return float(np.mean([np.abs(a - b)[real].mean() for a, b in zip(_logits(graph, batch), reference)]))
+
+        plain_error = 0.0 if plain is exported else error(plain)
+        fused_error = error(fused)
+        allowed = FUSED_ERROR_RATIO * plain_error + FUSED_ERROR_SLACK
+        problem = None if fused_error <= allowed else f"mean logit error {fused_error:.3g}, above {allowed:.3g}"
+    except Exception as e:  # noqa: BLE001 - the rewriter and onnxruntime fail in many ways
+        problem = f"{type(e).__name__}: {(str(e).strip().splitlines() or [''])[0][:120]}"
+    if problem is None:
+        return fused, _fused_ops(fused)
+    notice(f"ONNX Runtime's fused kernels do not fit {checkpoint}'s encoder ({problem}): "
+           f"using its unfused {precision} graph, which is slower")
+    return plain, "none"
+
+
+def _with_key(proto, key: str, precision: str, fused: str | None = None) -> bytes:
     import onnx
 
     props = {p.key: p.value for p in proto.metadata_props}
-    onnx.helper.set_model_props(proto, {**props, KEY: key, PRECISION: precision})
+    onnx.helper.set_model_props(proto, {**props, KEY: key, PRECISION: precision,
+                                        **({FUSED: fused} if fused is not None else {})})
     return proto.SerializeToString()
 
 
@@ -204,29 +293,55 @@ class OnnxModel(ForwardPass):
         return start, end
 
 
+def _cached(path: Path, key: str, kind: str) -> tuple[OnnxModel | None, str | None]:
+    """(the graph at `path` loaded, None) when it is there and current; else (None, why it is not
+    used: stale or unreadable), or (None, None) when there is none."""
+    if not path.is_file():
+        return None, None
+    try:
+        model = OnnxModel(path, kind)
+    except Exception as e:  # noqa: BLE001 - onnxruntime's load errors share no base class
+        return None, f"unreadable ({(str(e).strip().splitlines() or [''])[0][:120]})"
+    if model.metadata.get(KEY) == key and model.metadata.get(PRECISION) == kind:
+        return model, None
+    return None, "stale (built from other weights or package versions)"
+
+
+def _exported(checkpoint: Path, folder: Path, key: str):
+    """The exporter's graph of `checkpoint`: from the cache when current, else exported and cached
+    (a cache that cannot be written is left to the caller's notice)."""
+    import onnx
+
+    path = folder / f"model-{EXPORTED}.onnx"
+    cached, _ = _cached(path, key, EXPORTED)
+    if cached is not None:
+        return onnx.load(path)
+    proto = _export(checkpoint)
+    with contextlib.suppress(OSError):
+        atomic_write(path, _with_key(proto, key, EXPORTED))
+    return proto
+
+
 def onnx_model(checkpoint: Path, precision: str, head: str) -> OnnxModel:
     """The checkpoint's graph in `precision`, from the cache when it is there and current, else
-    built (int8 from the fp32 graph, itself cached), written to the cache and loaded."""
+    built (from the exported graph, itself cached), written to the cache and loaded."""
     if precision not in PRECISIONS:
         raise ConfigError(f"ONNX precision {precision!r}: choose one of {', '.join(PRECISIONS)}")
     _require("onnxruntime")
-    path = cache_folder(checkpoint) / f"model-{precision}.onnx"
+    folder = cache_folder(checkpoint)
+    path = folder / f"model-{precision}.onnx"
     key = graph_key(checkpoint, head)
-    problem = None
-    if path.is_file():
-        try:
-            model = OnnxModel(path, precision)
-        except Exception as e:  # noqa: BLE001 - onnxruntime's load errors share no base class
-            problem = f"unreadable ({(str(e).strip().splitlines() or [''])[0][:120]})"
-        else:
-            if model.metadata.get(KEY) == key and model.metadata.get(PRECISION) == precision:
-                return model
-            problem = "stale (built from other weights or package versions)"
-    fp32 = onnx_model(checkpoint, "fp32", head) if precision == "int8" else None
-    what = f"quantising {checkpoint} to int8" if fp32 else f"exporting {checkpoint} to ONNX"
+    model, problem = _cached(path, key, precision)
+    if model is not None:
+        return model
+    what = "exporting {} to ONNX" + (" and quantising it to int8" if precision == "int8" else "")
     notice(f"the cached ONNX graph {path} is {problem}: rebuilding it" if problem
-           else f"{what} for ONNX Runtime, once: cached as {path}")
-    graph = _with_key(_quantize(fp32.graph) if fp32 else _export(checkpoint), key, precision)
+           else f"{what.format(checkpoint)} for ONNX Runtime, once: cached as {path}")
+    exported = _exported(checkpoint, folder, key)
+    plain = _quantize(exported) if precision == "int8" else exported
+    vocab_size = json.loads((checkpoint / "config.json").read_text())["vocab_size"]
+    proto, fused = _fused_or_plain(plain, exported, precision, vocab_size, checkpoint)
+    graph = _with_key(proto, key, precision, fused)
     try:
         atomic_write(path, graph)
     except OSError as e:
