@@ -187,43 +187,57 @@ def test_onnx_fp32_gives_torch_fp32_answers_on_the_shipped_encoder(tmp_path):
     _assert_same(tmp_path / "minilm", atol=1e-3)
 
 
-def test_int8_quantises_the_encoder_and_keeps_the_head(fresh, capsys):
+@pytest.mark.parametrize(("vnni", "weights"), [(False, "UINT8"), (True, "INT8")])
+def test_int8_quantises_the_encoder_and_keeps_the_head(fresh, monkeypatch, capsys, vnni, weights):
+    """Quantised, then fused; the weights uint8 on a CPU without VNNI (whose int8 x uint8 kernels
+    saturate), int8 with it; the int8 graph of the other CPU kind is rebuilt, with one line."""
     import onnx
 
+    monkeypatch.setattr(onnx_backend, "cpu_has_vnni", lambda: vnni)
     start, _, predictions, runtime = _logits_and_answers(fresh, "onnx", "int8")
     assert (runtime.backend, runtime.precision) == ("onnx", "int8")
     graph = onnx.load(fresh / "onnx" / "model-int8.onnx")
     ops = [n.op_type for n in graph.graph.node]
     assert ops.count("MatMulInteger") == 3 * 6  # 3 layers x (q, k, v, out, up, down)
-    # quantised, then fused: q, k and v stay int8 products outside MultiHeadAttention
+    # q, k and v stay int8 products outside MultiHeadAttention
     assert (ops.count("MultiHeadAttention"), ops.count("SkipLayerNormalization"), ops.count("BiasGelu")) == (3, 6, 3)
+    dtypes = {t.name: onnx.TensorProto.DataType.Name(t.data_type) for t in graph.graph.initializer}
+    assert {dtypes[n.input[1]] for n in graph.graph.node if n.op_type == "MatMulInteger"} == {weights}
     shapes = {t.name: tuple(t.dims) for t in graph.graph.initializer}
     assert any(n.op_type == "MatMul" and shapes.get(n.input[1], (0,))[-1] == 2 for n in graph.graph.node)  # head
     assert len(predictions) == 27 and all(np.isfinite(s).all() for s in start)
     assert "quantising" in capsys.readouterr().err
+    monkeypatch.setattr(onnx_backend, "cpu_has_vnni", lambda: not vnni)  # the cache moved to another CPU
+    load_for_inference(fresh, "onnx", "int8")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "model-int8.onnx is stale" in line
 
 
 # --- auto -------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("bf16_cpu", "saved", "onnx_there", "expected"),
+    ("bf16_cpu", "vnni", "saved", "onnx_there", "expected"),
     [
-        (True, "auto", True, ("torch", "bf16")),  # as before: torch bf16 where the CPU has it
-        (True, "no", True, ("torch", "no")),  # a bf16 CPU keeps torch, whatever the checkpoint says
-        (False, "auto", True, ("onnx", "fp32")),  # AVX2-only: torch would run fp32, ONNX Runtime is faster
-        (False, "no", True, ("onnx", "fp32")),
-        (False, "bf16", True, ("torch", "bf16")),  # a checkpoint that forces bf16 keeps torch
-        (False, "auto", False, ("torch", "no")),  # no onnxruntime: torch fp32, with a notice
+        (True, True, "auto", True, ("torch", "bf16")),  # as before: torch bf16 where the CPU has it
+        (True, False, "no", True, ("torch", "no")),  # a bf16 CPU keeps torch, whatever the checkpoint says
+        (False, False, "auto", True, ("onnx", "int8")),  # AVX2-only: int8 keeps validation F1 within 0.3 there
+        (False, True, "auto", True, ("onnx", "fp32")),  # VNNI without bf16: int8 not measured there
+        (False, False, "no", True, ("onnx", "fp32")),  # a checkpoint saved for fp32 gets fp32
+        (False, False, "bf16", True, ("torch", "bf16")),  # a checkpoint that forces bf16 keeps torch
+        (False, False, "auto", False, ("torch", "no")),  # no onnxruntime: torch fp32, with a notice
     ],
 )
-def test_auto_choice_with_the_cpu_probe_forced(bf16_cpu, saved, onnx_there, expected, capsys):
+def test_auto_choice_with_the_cpu_probe_forced(bf16_cpu, vnni, saved, onnx_there, expected, capsys):
     missing = [] if onnx_there else ["onnxruntime", "onnx", "onnxscript"]
-    runtime = choose_backend("auto", None, saved, "cpu", cpu_bf16=lambda: bf16_cpu, onnx_missing=lambda: missing)
+    runtime = choose_backend("auto", None, saved, "cpu", cpu_bf16=lambda: bf16_cpu, onnx_missing=lambda: missing,
+                             cpu_vnni=lambda: vnni)
     assert (runtime.backend, runtime.precision) == expected
     err = capsys.readouterr().err
     assert ("the ONNX backend is not installed" in err) == (not onnx_there)
     assert len(err.splitlines()) <= 1
+    onnx = choose_backend("onnx", None, saved, "cpu", cpu_bf16=lambda: bf16_cpu, cpu_vnni=lambda: vnni)
+    assert onnx.precision == "fp32"  # --backend onnx alone: fp32 on every CPU
 
 
 def test_auto_needs_the_exporter_too_not_only_the_runtime(monkeypatch, capsys):

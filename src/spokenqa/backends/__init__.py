@@ -6,13 +6,19 @@ fp32 or dynamic int8). Used by `evaluate`, `predict`, `ask`, `serve` and `QA.loa
 - on a CPU with native bf16 (AVX-512 BF16 or AMX): torch, as before this backend existed: bf16
   where the checkpoint allows it, spokenqa's fastest CPU path (docs/BENCHMARKS.md). ONNX Runtime
   is not chosen there until measurements say it is faster;
-- on a CPU without it (AVX2-only: Zen 3 and earlier, Intel before Sapphire Rapids), where torch
-  would run fp32: ONNX Runtime fp32, the same arithmetic (logits equal to about 1e-6) at about
-  twice torch fp32's speed per window (bench/bench_backends.py). A checkpoint that forces bf16 or
-  fp16 keeps torch. Without onnxruntime installed (an extra): torch fp32 with a one-line notice.
+- on a CPU without it, where torch would run fp32, ONNX Runtime (fused graphs, spokenqa.backends.ort):
+  - without VNNI (AVX2-only: Zen 3 and earlier, Intel before Ice Lake / Alder Lake): int8 with
+    uint8 weights, where the checkpoint's mixed_precision is "auto" (the shipped model's). Its
+    official F1 on the validation set is 0.12 below fp32 on such a CPU (the bar was 0.3), and its
+    forward pass costs ~0.8 of ONNX Runtime fp32's, which costs about torch fp32's there
+    (docs/BENCHMARKS.md, "Fast on CPUs without bf16");
+  - with VNNI, or for a checkpoint saved with mixed_precision "no": fp32, torch fp32's
+    arithmetic (logits equal to about 1e-5). int8 on VNNI is not measured on validation data;
+  A checkpoint that forces bf16 or fp16 keeps torch. Without onnxruntime installed (an extra):
+  torch fp32 with a one-line notice.
 
-`--quantize int8` asks for ONNX Runtime's dynamic int8 (Linear layers); `auto` never picks it by
-itself, since it changes answers (its measured cost: docs/BENCHMARKS.md).
+`--backend onnx` alone is ONNX Runtime fp32 (the same answers as torch fp32); `--quantize int8`
+asks for its dynamic int8 (Linear layers) on any CPU (its measured cost: docs/BENCHMARKS.md).
 
 Only the forward pass differs between backends: features, batching, decoding, scores and the
 answers' character and time spans are the same code (spokenqa.inference.predict_logits).
@@ -62,8 +68,8 @@ class Runtime:
 def add_backend_args(p: argparse.ArgumentParser) -> None:
     """--backend and --quantize, the same on evaluate, predict, ask and serve."""
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help="what runs the model: torch, onnx (ONNX Runtime, CPU) or auto (default): torch on a "
-                   "GPU or a CPU with native bf16, ONNX Runtime fp32 on other CPUs")
+                   help="what runs the model: torch, onnx (ONNX Runtime fp32, CPU) or auto (default): torch on a "
+                   "GPU or a CPU with native bf16, ONNX Runtime on other CPUs (int8 where the CPU lacks VNNI)")
     p.add_argument("--quantize", choices=QUANTIZE,
                    help="ONNX Runtime with dynamic int8 Linear layers: faster, answers may change "
                    "(docs/BENCHMARKS.md); implies --backend onnx under auto")
@@ -83,12 +89,13 @@ def choose_backend(
     device: str | torch.device | None = None,
     cpu_bf16: Callable[[], bool] | None = None,
     onnx_missing: Callable[[], list[str]] = missing_onnx_packages,
+    cpu_vnni: Callable[[], bool] | None = None,
 ) -> Runtime:
     """The backend, precision and device that will answer (see the module docstring).
 
-    `mixed_precision` is the checkpoint's setting; `cpu_bf16` and `onnx_missing` probe this
-    machine (default: oneDNN's bf16 check, a look for the ONNX backend's packages); tests pass
-    their own to see both kinds of CPU on one machine.
+    `mixed_precision` is the checkpoint's setting; `cpu_bf16`, `onnx_missing` and `cpu_vnni`
+    probe this machine (default: oneDNN's bf16 check, a look for the ONNX backend's packages, the
+    CPU's flags); tests pass their own to see every kind of CPU on one machine.
     """
     import torch
 
@@ -118,6 +125,10 @@ def choose_backend(
             notice(f"this CPU has no native bf16 and the ONNX backend is not installed (missing {', '.join(missing)}): "
                    "using torch fp32 (pip install 'spokenqa[onnx]' for the ONNX Runtime backend)")
             return Runtime("torch", precision, target)
+        if mixed_precision == "auto":  # backend "auto" here
+            from spokenqa.backends.ort import cpu_has_vnni
+
+            quantize = None if (cpu_vnni or cpu_has_vnni)() else "int8"
     else:
         missing = onnx_missing()
         if missing:

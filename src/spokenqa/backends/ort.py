@@ -12,7 +12,9 @@ from the `SpanQAModel` exported by torch's dynamo exporter with dynamic batch an
 so length-grouped batches of any size and width run unchanged. Three graphs per checkpoint:
 - `exported`: the exporter's graph, the source of the other two (plain ONNX ops);
 - `fp32`: the exported graph with ONNX Script's ONNX Runtime fusions (`_fuse`);
-- `int8`: the exported graph dynamically quantised (`_quantize`), then fused the same way.
+- `int8`: the exported graph dynamically quantised (`_quantize`), then fused the same way. Its
+  weights are int8 on a CPU with VNNI and uint8 on one without (`int8_weights`), so the int8
+  graph cached for one CPU kind is rebuilt on the other.
 A fused graph is checked against its unfused source on a padded batch before it is kept; where the
 fusions fail or change the logits (an encoder whose attention they misread), the unfused graph is
 used instead, with a one-line notice. Fused graphs use ONNX Runtime's contrib ops (com.microsoft),
@@ -159,10 +161,34 @@ def _export(checkpoint: Path):
                           "use --backend torch") from e
 
 
-def _quantize(proto):
-    """Dynamic int8 of the encoder's Linear layers (MatMul with a weight: per-channel int8 weights,
-    activations quantised per call). The span head (h x 2) stays fp32: it is a negligible share of
-    the work, and rounding it would add its error straight to the logits.
+def cpu_has_vnni() -> bool:
+    """Whether the CPU has VNNI (AVX512_VNNI or AVX_VNNI; /proc/cpuinfo's flags, Linux x86). Where
+    the flags cannot be read, False."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512_vnni" in flags or "avx_vnni" in flags
+
+
+def int8_weights() -> str:
+    """The int8 graph's weight type on this CPU: "s8" (int8) with VNNI, "u8" (uint8) without.
+
+    Why: ONNX Runtime's x86 kernels multiply uint8 activations by int8 weights with VNNI's 32-bit
+    sums; without VNNI (AVX2, AVX-512 before Cascade Lake) by VPMADDUBSW, whose 16-bit sums of
+    two products saturate. Measured on the validation set (synth_val, 3,514 questions, shipped
+    model, AMD EPYC AVX2 without VNNI, docs/BENCHMARKS.md): official F1 -0.53 against fp32 with
+    int8 weights, -0.40 with 7-bit weights (`reduce_range`), -0.12 with uint8 weights (uint8 x
+    uint8 products are summed in 32 bits), which cost ~25% of int8's speed there."""
+    return "s8" if cpu_has_vnni() else "u8"
+
+
+def _quantize(proto, weights: str):
+    """Dynamic int8 of the encoder's Linear layers (MatMul with a weight: per-channel `weights`
+    ("s8" int8 or "u8" uint8, see `int8_weights`), activations quantised per call to uint8). The
+    span head (h x 2) stays fp32: it is a negligible share of the work, and rounding it would add
+    its error straight to the logits.
 
     Applied to the exported graph, before the fusions: the fused graph packs the query, key and
     value projections into one Attention op, whose int8 form (QAttention) takes no attention bias,
@@ -174,9 +200,10 @@ def _quantize(proto):
     shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
     head = [n.name for n in proto.graph.node
             if n.op_type == "MatMul" and shapes.get(n.input[1], (0,))[-1:] == (2,)]
+    weight_type = {"s8": QuantType.QInt8, "u8": QuantType.QUInt8}[weights]
     with tempfile.TemporaryDirectory(prefix="spokenqa-int8-") as tmp, _quiet():
         out = Path(tmp) / "int8.onnx"
-        quantize_dynamic(proto, out, weight_type=QuantType.QInt8, per_channel=True,
+        quantize_dynamic(proto, out, weight_type=weight_type, per_channel=True,
                          op_types_to_quantize=["MatMul"], nodes_to_exclude=head)
         return onnx.load(out)
 
@@ -304,7 +331,7 @@ def _cached(path: Path, key: str, kind: str) -> tuple[OnnxModel | None, str | No
         return None, f"unreadable ({(str(e).strip().splitlines() or [''])[0][:120]})"
     if model.metadata.get(KEY) == key and model.metadata.get(PRECISION) == kind:
         return model, None
-    return None, "stale (built from other weights or package versions)"
+    return None, "stale (built from other weights, package versions or, int8, for another CPU kind)"
 
 
 def _exported(checkpoint: Path, folder: Path, key: str):
@@ -331,17 +358,19 @@ def onnx_model(checkpoint: Path, precision: str, head: str) -> OnnxModel:
     folder = cache_folder(checkpoint)
     path = folder / f"model-{precision}.onnx"
     key = graph_key(checkpoint, head)
-    model, problem = _cached(path, key, precision)
+    weights = int8_weights() if precision == "int8" else None
+    own_key = f"{key} {weights}" if weights else key  # int8: its weight type too
+    model, problem = _cached(path, own_key, precision)
     if model is not None:
         return model
     what = "exporting {} to ONNX" + (" and quantising it to int8" if precision == "int8" else "")
     notice(f"the cached ONNX graph {path} is {problem}: rebuilding it" if problem
            else f"{what.format(checkpoint)} for ONNX Runtime, once: cached as {path}")
     exported = _exported(checkpoint, folder, key)
-    plain = _quantize(exported) if precision == "int8" else exported
+    plain = _quantize(exported, weights) if weights else exported
     vocab_size = json.loads((checkpoint / "config.json").read_text())["vocab_size"]
     proto, fused = _fused_or_plain(plain, exported, precision, vocab_size, checkpoint)
-    graph = _with_key(proto, key, precision, fused)
+    graph = _with_key(proto, own_key, precision, fused)
     try:
         atomic_write(path, graph)
     except OSError as e:
