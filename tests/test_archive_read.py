@@ -106,10 +106,13 @@ def test_a_batch_answers_as_one_by_one(archive):
                  "who donated the old maps"]
     together = archive.ask(questions, passages=3)
     alone = [archive.ask(q, passages=3)[0] for q in questions]
+    # ONNX Runtime int8 (`auto` on a CPU without bf16 and VNNI) quantises each batch's activations
+    # with one scale, so a probability moves with the batch (by 0.015 here); fp32/bf16 do not
+    tolerance = 0.05 if archive.qa.precision == "int8" else 1e-3
     for a, b in zip(together, alone, strict=True):
         assert [x.text for x in a.answers] == [x.text for x in b.answers]
         assert [x.document["path"] for x in a.answers] == [x.document["path"] for x in b.answers]
-        assert a.answers[0].probability == pytest.approx(b.answers[0].probability, abs=1e-3)
+        assert a.answers[0].probability == pytest.approx(b.answers[0].probability, abs=tolerance)
     assert together[0].answers[0].text == "two thousand"
 
 

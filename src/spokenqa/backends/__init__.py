@@ -11,7 +11,9 @@ fp32 or dynamic int8). Used by `evaluate`, `predict`, `ask`, `serve` and `QA.loa
     uint8 weights, where the checkpoint's mixed_precision is "auto" (the shipped model's). Its
     official F1 on the validation set is 0.12 below fp32 on such a CPU (the bar was 0.3), and its
     forward pass costs ~0.8 of ONNX Runtime fp32's, which costs about torch fp32's there
-    (docs/BENCHMARKS.md, "Fast on CPUs without bf16");
+    (docs/BENCHMARKS.md, "Fast on CPUs without bf16"). Its activations are quantised with one
+    scale per batch, so a question's probabilities move a little (~1e-2) with the questions
+    batched with it; fp32's do not;
   - with VNNI, or for a checkpoint saved with mixed_precision "no": fp32, torch fp32's
     arithmetic (logits equal to about 1e-5). int8 on VNNI is not measured on validation data;
   A checkpoint that forces bf16 or fp16 keeps torch. Without onnxruntime installed (an extra):
