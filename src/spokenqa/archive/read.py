@@ -235,7 +235,8 @@ class ArchiveQA:
         if not candidates:
             return ArchiveResult(question, [], True, threshold, list(hits))
         best = ranked(self.calibration, candidates, top_k)
-        probs = self.calibration.probabilities([row for _, row in best])
+        # fit on top answers only: for the answers below it bounds, never raises, the probability
+        probs = np.minimum.accumulate(self.calibration.probabilities([row for _, row in best]))
         if probs[0] < threshold:
             return ArchiveResult(question, [], True, threshold, list(hits))
         words = self.store.document_words(list({c.hit.passage.document_id for c, _ in best}))
