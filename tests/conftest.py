@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,40 @@ from spokenqa.serve.limits import Limits
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "src" / "spokenqa" / "sample" / "sample_spoken.json"
+
+
+def serving_line(proc, timeout: float = 180.0) -> str:
+    """The "spokenqa: serving ... at URL" line of a `spokenqa serve` subprocess (stdout a text
+    pipe), skipping the notices printed before it (the ASR engine, an ONNX export). Reads in a
+    thread so that a server that never says it serves fails the test after `timeout` seconds
+    instead of hanging the suite; the lines read so far are in the failure message."""
+    import queue
+    import threading
+
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in iter(proc.stdout.readline, ""):
+            lines.put(line)
+            if "serving" in line:
+                return
+        lines.put("")
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    deadline = time.monotonic() + timeout
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            line = lines.get(timeout=left)
+        except queue.Empty:
+            break
+        if "serving" in line:
+            return line
+        if not line:
+            break
+        seen.append(line)
+    proc.kill()
+    raise AssertionError(f"no 'serving' line from spokenqa serve within {timeout:.0f} s; it printed: {''.join(seen)!r}")
 
 
 def shared_data() -> Path:

@@ -148,7 +148,7 @@ def test_killed_driver_is_resumed(ray_cluster, recordings, local_lines, tmp_path
     out = tmp_path / "ray.jsonl"
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     cmd = [sys.executable, "-m", "spokenqa", "transcribe", str(recordings), "--out", str(out),
-           "--ray", ray_cluster, "--batch-size", "1", "--no-progress"]
+           "--ray", ray_cluster, "--batch-size", "1", "--engine", "pocketsphinx", "--no-progress"]
     driver = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 300

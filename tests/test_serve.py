@@ -16,7 +16,7 @@ import pytest
 
 httpx = pytest.importorskip("httpx")
 
-from conftest import ROOT, SERVE_LIMITS
+from conftest import ROOT, SERVE_LIMITS, serving_line
 
 BRIDGE = ROOT / "tests" / "data" / "bridge_1932.wav"
 CONTEXT = (
@@ -451,12 +451,11 @@ def test_cli_serve_runs_a_server(tiny_checkpoint):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "spokenqa", "serve", "--checkpoint", str(tiny_checkpoint), "--port", "0",
-         "--threads", "1", "--quiet", "--max-questions", "2", "--backend", "torch"],  # no ONNX export notice first
+         "--threads", "1", "--quiet", "--max-questions", "2", "--backend", "torch"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT,
     )
     try:
-        line = proc.stdout.readline()
-        assert "serving" in line, line
+        line = serving_line(proc)
         url = line.split(" at ")[1].split()[0].rstrip("/")
         with httpx.Client(base_url=url, timeout=30) as c:
             for _ in range(100):

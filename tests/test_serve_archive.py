@@ -13,7 +13,7 @@ import pytest
 
 httpx = pytest.importorskip("httpx")
 
-from conftest import ROOT, SAMPLE, SERVE_LIMITS
+from conftest import ROOT, SAMPLE, SERVE_LIMITS, serving_line
 
 BRIDGE = ROOT / "tests" / "data" / "bridge_1932.wav"
 
@@ -332,7 +332,7 @@ def test_cli_serve_index_runs_a_server(tiny_checkpoint, archive_index):
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=ROOT,
     )
     try:
-        line = proc.stdout.readline()
+        line = serving_line(proc)
         assert f"over the archive {archive_index} at " in line, line
         url = line.split(" at ")[-1].split()[0].rstrip("/")
         with httpx.Client(base_url=url, timeout=30) as c:

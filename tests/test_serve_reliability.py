@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 httpx = pytest.importorskip("httpx")
 
-from conftest import ROOT, SAMPLE, SERVE_LIMITS
+from conftest import ROOT, SAMPLE, SERVE_LIMITS, serving_line
 
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 CONTEXT = "the old harbor lighthouse was built in eighteen seventy two by a stone mason named thomas reed."
@@ -505,8 +505,7 @@ def test_rss_stays_bounded_under_load(tiny_checkpoint):
                              "--port", "0", "--threads", "1", "--quiet", "--backend", "torch"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=ROOT)
     try:
-        line = proc.stdout.readline()
-        assert "serving" in line, line + proc.stdout.read()
+        line = serving_line(proc)
         threading.Thread(target=proc.stdout.read, daemon=True).start()
         url = line.split(" at ")[1].split()[0].rstrip("/")
         body = {"context": load_text(), "questions": ["when was the harbor lighthouse built"], "top_k": 3}
