@@ -1,7 +1,7 @@
 """The README's commands run as written, in the state its set-up leaves (issue 11).
 
 The slow test turns README.md's ```bash and ```python blocks into one bash script, in their
-order, and runs it in a scratch folder laid out like a checkout (.venv, tests/, scripts/ and
+order, and runs it in a scratch folder laid out like a checkout (.venv, src/, tests/, scripts/ and
 ../shared/data beside it), with `spokenqa` on the PATH as `source .venv/bin/activate` puts it.
 Only these parts change, to keep it to tiny inputs and a few minutes:
 - the data under ../shared/data are tiny files made from the built-in sample;
@@ -116,7 +116,7 @@ def _tiny_shared_data(data: Path) -> None:
 def test_readme_commands_run_as_written(tmp_path, tiny_model_dir):
     work = tmp_path / "checkout"
     work.mkdir()
-    for name in ("tests", "scripts", ".ci"):
+    for name in ("src", "tests", "scripts", ".ci"):
         (work / name).symlink_to(ROOT / name)
     (work / ".venv").symlink_to(Path(sys.prefix))  # the venv this test runs in, as the set-up made it
     _tiny_shared_data(tmp_path / "shared" / "data")
