@@ -1,8 +1,8 @@
 """The ONNX Runtime backend: a checkpoint's forward pass as an ONNX graph, fp32 or dynamic int8.
 
 Why: spokenqa's CPU speed comes from bf16, which most CPUs lack. There torch runs fp32; ONNX
-Runtime runs the same forward pass with its fused transformer kernels (attention, skip + layer
-norm, bias + GELU), and its dynamic int8 quantisation of the Linear layers is faster again, at an
+Runtime runs the same forward pass with its fused transformer kernels (attention, bias + GELU),
+and its dynamic int8 quantisation of the Linear layers is faster again, at an
 accuracy cost measured in docs/BENCHMARKS.md. `spokenqa.backends` decides when it is used; this
 module builds, caches and runs the graphs.
 
@@ -12,9 +12,8 @@ from the `SpanQAModel` exported by torch's dynamo exporter with dynamic batch an
 so length-grouped batches of any size and width run unchanged. Three graphs per checkpoint:
 - `exported`: the exporter's graph, the source of the other two (plain ONNX ops);
 - `fp32`: the exported graph with ONNX Script's ONNX Runtime fusions (`_fuse`);
-- `int8`: the exported graph dynamically quantised (`_quantize`), then fused the same way. Its
-  weights are int8 on a CPU with VNNI and uint8 on one without (`int8_weights`), so the int8
-  graph cached for one CPU kind is rebuilt on the other.
+- `int8`: the exported graph dynamically quantised (`_quantize`), then fused the same way; the
+  span head and the first layers' feed-forward output projections stay fp32 (`_int8_exempt`).
 A fused graph is checked against its unfused source on a padded batch before it is kept; where the
 fusions fail or change the logits (an encoder whose attention they misread), the unfused graph is
 used instead, with a one-line notice. Fused graphs use ONNX Runtime's contrib ops (com.microsoft),
@@ -53,7 +52,7 @@ from spokenqa.errors import ConfigError, notice
 from spokenqa.files import atomic_write, cache_dir
 from spokenqa.inference import ForwardPass
 
-GRAPH_FORMAT = 2  # bump when the build changes (inputs, options, fusions): every cache is rebuilt
+GRAPH_FORMAT = 3  # bump when the build changes (inputs, options, fusions): every cache is rebuilt
 PRECISIONS = ("fp32", "int8")
 EXPORTED = "exported"  # the cached graph the fp32 and int8 graphs are built from
 OUTPUTS = ("start_logits", "end_logits")
@@ -62,7 +61,11 @@ KEY, PRECISION, FUSED = "spokenqa.key", "spokenqa.precision", "spokenqa.fused"
 # The packages whose versions change the graph: the model code, the exporter, the fusions, the quantiser.
 GRAPH_PACKAGES = ("torch", "transformers", "onnx", "onnxscript", "onnx_ir", "onnxruntime")
 # The fused ops that matter for speed, counted into FUSED (and checked by the tests).
-FUSED_OPS = ("Attention", "MultiHeadAttention", "SkipLayerNormalization", "BiasGelu")
+FUSED_OPS = ("Attention", "MultiHeadAttention", "BiasGelu")
+# ONNX Runtime fusions a session must not make when it loads a graph (see `_split_skip_layer_norm`).
+SESSION_DISABLED = ["SkipLayerNormFusion"]
+# The int8 graph keeps the feed-forward output projections of this many first layers fp32 (`_int8_exempt`).
+FP32_FFN_OUT = 2
 # A fused graph is kept when its mean |logit error| against the exported fp32 graph is at most
 # FUSED_ERROR_RATIO x its unfused source's + FUSED_ERROR_SLACK. fp32: the unfused graph's error is
 # 0 and fusing only reorders sums (mean ~1e-6 measured). int8: attention summed in another order
@@ -172,23 +175,31 @@ def cpu_has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-def int8_weights() -> str:
-    """The int8 graph's weight type on this CPU: "s8" (int8) with VNNI, "u8" (uint8) without.
+def _int8_exempt(proto) -> list[str]:
+    """The MatMuls `_quantize` leaves fp32: the span head (weight h x 2), a negligible share of
+    the work whose rounding would go straight into the logits, and the feed-forward output
+    projections (weight intermediate x h) of the first FP32_FFN_OUT layers.
 
-    Why: ONNX Runtime's x86 kernels multiply uint8 activations by int8 weights with VNNI's 32-bit
-    sums; without VNNI (AVX2, AVX-512 before Cascade Lake) by VPMADDUBSW, whose 16-bit sums of
-    two products saturate. Measured on the validation set (synth_val, 3,514 questions, shipped
-    model, AMD EPYC AVX2 without VNNI, docs/BENCHMARKS.md): official F1 -0.53 against fp32 with
-    int8 weights, -0.40 with 7-bit weights (`reduce_range`), -0.12 with uint8 weights (uint8 x
-    uint8 products are summed in 32 bits), which cost ~25% of int8's speed there."""
-    return "s8" if cpu_has_vnni() else "u8"
+    Why those: ONNX Runtime multiplies uint8 activations by int8 weights; without VNNI (AVX2,
+    AVX-512 before Cascade Lake) with VPMADDUBSW, whose 16-bit sums of two products saturate.
+    The feed-forward output projection reads GELU's output, mostly positive, so its uint8
+    activations run high and saturate most, and the first layers' errors travel through all the
+    others. Measured on the validation set (synth_val, 3,514 questions, shipped model, AMD EPYC
+    AVX2 without VNNI; docs/BENCHMARKS.md, "Fast on CPUs without bf16"): official F1 -0.57
+    against fp32 with every projection int8, -0.28 with these two fp32; uint8 weights everywhere
+    (-0.12 to -0.29) cost ~20% more time than either."""
+    shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
+    weighted = [(n.name, shapes[n.input[1]]) for n in proto.graph.node
+                if n.op_type == "MatMul" and len(shapes.get(n.input[1], ())) == 2]
+    head = [name for name, (_, out) in weighted if out == 2]
+    ffn_out = [name for name, (into, out) in weighted if out != 2 and into > out]
+    return head + ffn_out[:FP32_FFN_OUT]
 
 
-def _quantize(proto, weights: str):
-    """Dynamic int8 of the encoder's Linear layers (MatMul with a weight: per-channel `weights`
-    ("s8" int8 or "u8" uint8, see `int8_weights`), activations quantised per call to uint8). The
-    span head (h x 2) stays fp32: it is a negligible share of the work, and rounding it would add
-    its error straight to the logits.
+def _quantize(proto):
+    """Dynamic int8 of the encoder's Linear layers: MatMuls with a weight, int8 weights per output
+    channel, activations quantised per call to uint8 with one scale per batch; `_int8_exempt`'s
+    stay fp32.
 
     Applied to the exported graph, before the fusions: the fused graph packs the query, key and
     value projections into one Attention op, whose int8 form (QAttention) takes no attention bias,
@@ -197,34 +208,60 @@ def _quantize(proto, weights: str):
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
-    head = [n.name for n in proto.graph.node
-            if n.op_type == "MatMul" and shapes.get(n.input[1], (0,))[-1:] == (2,)]
-    weight_type = {"s8": QuantType.QInt8, "u8": QuantType.QUInt8}[weights]
     with tempfile.TemporaryDirectory(prefix="spokenqa-int8-") as tmp, _quiet():
         out = Path(tmp) / "int8.onnx"
-        quantize_dynamic(proto, out, weight_type=weight_type, per_channel=True,
-                         op_types_to_quantize=["MatMul"], nodes_to_exclude=head)
+        quantize_dynamic(proto, out, weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=_int8_exempt(proto))
         return onnx.load(out)
 
 
 def _fuse(proto):
     """ONNX Script's ONNX Runtime fusions (`optimize_for_ort`): the dynamo exporter's attention
     (scaled dot-product attention spelt out in MatMul, Softmax, Where) becomes one Attention or
-    MultiHeadAttention op, residual + LayerNorm SkipLayerNormalization, bias + GELU BiasGelu.
+    MultiHeadAttention op, bias + GELU BiasGelu; then `_split_skip_layer_norm`.
     ONNX Runtime's own optimizer (`onnxruntime.transformers.optimizer`, model_type "bert") knows
-    the TorchScript exporter's attention, not this graph's: it fuses no attention here, and the
-    two others ONNX Runtime already makes when it loads a graph."""
+    the TorchScript exporter's attention, not this graph's: it fuses no attention here."""
     import onnx_ir as ir
     from onnxscript.rewriter.ort_fusions import optimize_for_ort
 
     with _quiet():
         fused, _ = optimize_for_ort(ir.from_proto(proto))
-        return ir.to_proto(fused)
+        return _split_skip_layer_norm(ir.to_proto(fused))
+
+
+def _split_skip_layer_norm(proto):
+    """Each SkipLayerNormalization (residual + bias + LayerNorm in one op, which `optimize_for_ort`
+    makes) back into Add and LayerNormalization. Why: on an AVX2 CPU ONNX Runtime's CPU kernel for
+    it cost ~10% of the whole forward pass more than the two ops it replaces (fp32 and int8; ONNX
+    Runtime's profiler gave it 12.7% of an int8 pass), so sessions also turn off ONNX Runtime's
+    own fusion of it (SESSION_DISABLED)."""
+    import onnx
+    from onnx import helper
+
+    nodes = []
+    for n in proto.graph.node:
+        if n.op_type != "SkipLayerNormalization":
+            nodes.append(n)
+            continue
+        epsilon = next((helper.get_attribute_value(a) for a in n.attribute if a.name == "epsilon"), 1e-12)
+        x, skip, gamma, beta, bias = (list(n.input) + [""] * 5)[:5]
+        total = f"{n.name}/sum"
+        nodes.append(helper.make_node("Add", [x, skip], [total + "0" if bias else total], name=f"{n.name}/add"))
+        if bias:
+            nodes.append(helper.make_node("Add", [total + "0", bias], [total], name=f"{n.name}/bias"))
+        if len(n.output) > 3 and n.output[3]:  # the residual sum itself, read by the next layer
+            nodes.append(helper.make_node("Identity", [total], [n.output[3]], name=f"{n.name}/sum_out"))
+        nodes.append(helper.make_node("LayerNormalization", [total, gamma] + ([beta] if beta else []),
+                                      [n.output[0]], name=f"{n.name}/norm", axis=-1, epsilon=epsilon))
+    split = onnx.ModelProto()
+    split.CopyFrom(proto)
+    del split.graph.node[:]
+    split.graph.node.extend(nodes)
+    return split
 
 
 def _fused_ops(proto) -> str:
-    """What `_fuse` made, as "Attention=6 SkipLayerNormalization=12 ..." ("none" when nothing)."""
+    """What `_fuse` made, as "Attention=6 BiasGelu=6" ("none" when nothing)."""
     counts = {op: sum(n.op_type == op for n in proto.graph.node) for op in FUSED_OPS}
     return " ".join(f"{op}={n}" for op, n in counts.items() if n) or "none"
 
@@ -242,7 +279,8 @@ def _logits(graph, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
 
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.log_severity_level = 1, 3
-    session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"],
+                                   disabled_optimizers=SESSION_DISABLED)
     return session.run(list(OUTPUTS), batch)
 
 
@@ -311,7 +349,8 @@ class OnnxModel(ForwardPass):
                 options.inter_op_num_threads = 1
                 options.log_severity_level = 3  # errors only
                 source = self.graph if isinstance(self.graph, bytes) else str(self.graph)
-                self._sessions[threads] = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"])
+                self._sessions[threads] = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"],
+                                                               disabled_optimizers=SESSION_DISABLED)
             return self._sessions[threads]
 
     def __call__(self, batch: dict[str, torch.Tensor], one_thread: bool = False) -> tuple[np.ndarray, np.ndarray]:
@@ -331,7 +370,7 @@ def _cached(path: Path, key: str, kind: str) -> tuple[OnnxModel | None, str | No
         return None, f"unreadable ({(str(e).strip().splitlines() or [''])[0][:120]})"
     if model.metadata.get(KEY) == key and model.metadata.get(PRECISION) == kind:
         return model, None
-    return None, "stale (built from other weights, package versions or, int8, for another CPU kind)"
+    return None, "stale (built from other weights, package versions or graph recipe)"
 
 
 def _exported(checkpoint: Path, folder: Path, key: str):
@@ -358,19 +397,17 @@ def onnx_model(checkpoint: Path, precision: str, head: str) -> OnnxModel:
     folder = cache_folder(checkpoint)
     path = folder / f"model-{precision}.onnx"
     key = graph_key(checkpoint, head)
-    weights = int8_weights() if precision == "int8" else None
-    own_key = f"{key} {weights}" if weights else key  # int8: its weight type too
-    model, problem = _cached(path, own_key, precision)
+    model, problem = _cached(path, key, precision)
     if model is not None:
         return model
     what = "exporting {} to ONNX" + (" and quantising it to int8" if precision == "int8" else "")
     notice(f"the cached ONNX graph {path} is {problem}: rebuilding it" if problem
            else f"{what.format(checkpoint)} for ONNX Runtime, once: cached as {path}")
     exported = _exported(checkpoint, folder, key)
-    plain = _quantize(exported, weights) if weights else exported
+    plain = _quantize(exported) if precision == "int8" else exported
     vocab_size = json.loads((checkpoint / "config.json").read_text())["vocab_size"]
     proto, fused = _fused_or_plain(plain, exported, precision, vocab_size, checkpoint)
-    graph = _with_key(proto, own_key, precision, fused)
+    graph = _with_key(proto, key, precision, fused)
     try:
         atomic_write(path, graph)
     except OSError as e:
