@@ -7,10 +7,11 @@ fp32 or dynamic int8). Used by `evaluate`, `predict`, `ask`, `serve` and `QA.loa
   where the checkpoint allows it, spokenqa's fastest CPU path (docs/BENCHMARKS.md). ONNX Runtime
   is not chosen there until measurements say it is faster;
 - on a CPU without it, where torch would run fp32, ONNX Runtime (fused graphs, spokenqa.backends.ort):
-  - without VNNI (AVX2-only: Zen 3 and earlier, Intel before Ice Lake / Alder Lake): int8 with
-    uint8 weights, where the checkpoint's mixed_precision is "auto" (the shipped model's). Its
-    official F1 on the validation set is 0.12 below fp32 on such a CPU (the bar was 0.3), and its
-    forward pass costs ~0.8 of ONNX Runtime fp32's, which costs about torch fp32's there
+  - without VNNI (AVX2-only: Zen 3 and earlier, Intel before Ice Lake / Alder Lake): int8 (int8
+    weights; the first two layers' feed-forward output projections and the span head fp32,
+    spokenqa.backends.ort._int8_exempt), where the checkpoint's mixed_precision is "auto" (the
+    shipped model's). Its official F1 on the validation set is 0.28 below fp32 on such a CPU (the
+    bar was 0.3), and its forward pass takes ~0.65 of torch fp32's wall time there
     (docs/BENCHMARKS.md, "Fast on CPUs without bf16"). Its activations are quantised with one
     scale per batch, so a question's probabilities move a little (~1e-2) with the questions
     batched with it; fp32's do not;
