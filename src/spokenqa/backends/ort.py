@@ -180,14 +180,15 @@ def _int8_exempt(proto) -> list[str]:
     the work whose rounding would go straight into the logits, and the feed-forward output
     projections (weight intermediate x h) of the first FP32_FFN_OUT layers.
 
-    Why those: ONNX Runtime multiplies uint8 activations by int8 weights; without VNNI (AVX2,
-    AVX-512 before Cascade Lake) with VPMADDUBSW, whose 16-bit sums of two products saturate.
-    The feed-forward output projection reads GELU's output, mostly positive, so its uint8
-    activations run high and saturate most, and the first layers' errors travel through all the
-    others. Measured on the validation set (synth_val, 3,514 questions, shipped model, AMD EPYC
+    Why those: the feed-forward output projection reads GELU's output, whose few large values set
+    the one uint8 scale of its whole batch, and the first layers' rounding travels through all the
+    others (int8 weights in one group at a time: the feed-forward projections and layers 0-2 moved
+    the logits most). Without VNNI (AVX2) ONNX Runtime's uint8 x int8 products also saturate
+    (VPMADDUBSW's 16-bit pair sums), but uint8 weights for these two did not recover what fp32
+    does. Measured on the validation set (synth_val, 3,514 questions, shipped model, AMD EPYC
     AVX2 without VNNI; docs/BENCHMARKS.md, "Fast on CPUs without bf16"): official F1 -0.57
-    against fp32 with every projection int8, -0.28 with these two fp32; uint8 weights everywhere
-    (-0.12 to -0.29) cost ~20% more time than either."""
+    against fp32 with every projection int8, -0.28 with these two fp32 (-0.40 with them uint8);
+    uint8 weights everywhere (-0.12 to -0.29) cost ~15-20% more time than this graph."""
     shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
     weighted = [(n.name, shapes[n.input[1]]) for n in proto.graph.node
                 if n.op_type == "MatMul" and len(shapes.get(n.input[1], ())) == 2]
