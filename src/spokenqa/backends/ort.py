@@ -275,14 +275,23 @@ def _check_batch(proto, vocab_size: int) -> dict[str, np.ndarray]:
     return {i.name: given[i.name] for i in proto.graph.input}
 
 
-def _logits(graph, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
+def _session(source: str | bytes, threads: int):
+    """An ONNX Runtime CPU session over a graph file or serialised graph: all graph optimizations
+    but SESSION_DISABLED, `threads` intra-op threads, errors only in the log. One place, so the
+    check in `_fused_or_plain` runs a graph as `OnnxModel` will."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads, options.log_severity_level = 1, 3
-    session = ort.InferenceSession(graph.SerializeToString(), options, providers=["CPUExecutionProvider"],
-                                   disabled_optimizers=SESSION_DISABLED)
-    return session.run(list(OUTPUTS), batch)
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only
+    return ort.InferenceSession(source, options, providers=["CPUExecutionProvider"],
+                                disabled_optimizers=SESSION_DISABLED)
+
+
+def _logits(graph, batch: dict[str, np.ndarray]) -> list[np.ndarray]:
+    return _session(graph.SerializeToString(), 1).run(list(OUTPUTS), batch)
 
 
 def _fused_or_plain(plain, exported, precision: str, vocab_size: int, checkpoint: Path):
@@ -342,16 +351,8 @@ class OnnxModel(ForwardPass):
     def session(self, threads: int):
         with self._lock:
             if threads not in self._sessions:
-                import onnxruntime as ort
-
-                options = ort.SessionOptions()
-                options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
-                options.log_severity_level = 3  # errors only
                 source = self.graph if isinstance(self.graph, bytes) else str(self.graph)
-                self._sessions[threads] = ort.InferenceSession(source, options, providers=["CPUExecutionProvider"],
-                                                               disabled_optimizers=SESSION_DISABLED)
+                self._sessions[threads] = _session(source, threads)
             return self._sessions[threads]
 
     def __call__(self, batch: dict[str, torch.Tensor], one_thread: bool = False) -> tuple[np.ndarray, np.ndarray]:
