@@ -7,14 +7,14 @@ fp32 or dynamic int8). Used by `evaluate`, `predict`, `ask`, `serve` and `QA.loa
   where the checkpoint allows it, spokenqa's fastest CPU path (docs/BENCHMARKS.md). ONNX Runtime
   is not chosen there until measurements say it is faster;
 - on a CPU without it, where torch would run fp32, ONNX Runtime (fused graphs, spokenqa.backends.ort):
-  - without VNNI (AVX2-only: Zen 3 and earlier, Intel before Ice Lake / Alder Lake): int8 (7-bit
-    int8 weights everywhere but the span head, spokenqa.backends.ort._quantize), where the
-    checkpoint's mixed_precision is "auto" (the shipped model's). Its official F1 on the
-    validation set is 0.14 below fp32 on such a CPU at the checkpoint's batch 16 (0.34 and 0.31
-    at batch 8 and 32: the noise of per-batch rounding; the bar was 0.3), and its forward pass
-    takes ~0.6 of torch fp32's time there (docs/BENCHMARKS.md, "Fast on CPUs without bf16").
-    Its activations are quantised with one scale per batch, so a question's probabilities move a
-    little (~1e-2) with the questions batched with it; fp32's do not;
+  - without VNNI (AVX2-only: Zen 3 and earlier, Intel before Ice Lake / Alder Lake): int8 (int8
+    weights; the first two layers' feed-forward output projections and the span head fp32,
+    spokenqa.backends.ort._int8_exempt), where the checkpoint's mixed_precision is "auto" (the
+    shipped model's). Its official F1 on the validation set is 0.28 below fp32 on such a CPU (the
+    bar was 0.3), and its forward pass takes ~0.65 of torch fp32's wall time there
+    (docs/BENCHMARKS.md, "Fast on CPUs without bf16"). Its activations are quantised with one
+    scale per batch, so a question's probabilities move a little (~1e-2) with the questions
+    batched with it; fp32's do not;
   - with VNNI, or for a checkpoint saved with mixed_precision "no": fp32, torch fp32's
     arithmetic (logits equal to about 1e-5). int8 on VNNI is not measured on validation data;
   A checkpoint that forces bf16 or fp16 keeps torch. Without onnxruntime installed (an extra):

@@ -12,8 +12,8 @@ from the `SpanQAModel` exported by torch's dynamo exporter with dynamic batch an
 so length-grouped batches of any size and width run unchanged. Three graphs per checkpoint:
 - `exported`: the exporter's graph, the source of the other two (plain ONNX ops);
 - `fp32`: the exported graph with ONNX Script's ONNX Runtime fusions (`_fuse`);
-- `int8`: the exported graph dynamically quantised (`_quantize`: 7-bit int8 weights), then fused
-  the same way; the span head stays fp32.
+- `int8`: the exported graph dynamically quantised (`_quantize`), then fused the same way; the
+  span head and the first layers' feed-forward output projections stay fp32 (`_int8_exempt`).
 A fused graph is checked against its unfused source on a padded batch before it is kept; where the
 fusions fail or change the logits (an encoder whose attention they misread), the unfused graph is
 used instead, with a one-line notice. Fused graphs use ONNX Runtime's contrib ops (com.microsoft),
@@ -52,7 +52,7 @@ from spokenqa.errors import ConfigError, notice
 from spokenqa.files import atomic_write, cache_dir
 from spokenqa.inference import ForwardPass
 
-GRAPH_FORMAT = 4  # bump when the build changes (inputs, options, fusions): every cache is rebuilt
+GRAPH_FORMAT = 3  # bump when the build changes (inputs, options, fusions): every cache is rebuilt
 PRECISIONS = ("fp32", "int8")
 EXPORTED = "exported"  # the cached graph the fp32 and int8 graphs are built from
 OUTPUTS = ("start_logits", "end_logits")
@@ -64,6 +64,8 @@ GRAPH_PACKAGES = ("torch", "transformers", "onnx", "onnxscript", "onnx_ir", "onn
 FUSED_OPS = ("Attention", "MultiHeadAttention", "BiasGelu")
 # ONNX Runtime fusions a session must not make when it loads a graph (see `_split_skip_layer_norm`).
 SESSION_DISABLED = ["SkipLayerNormFusion"]
+# The int8 graph keeps the feed-forward output projections of this many first layers fp32 (`_int8_exempt`).
+FP32_FFN_OUT = 2
 # A fused graph is kept when its mean |logit error| against the exported fp32 graph is at most
 # FUSED_ERROR_RATIO x its unfused source's + FUSED_ERROR_SLACK. fp32: the unfused graph's error is
 # 0 and fusing only reorders sums (mean ~1e-6 measured). int8: attention summed in another order
@@ -173,25 +175,32 @@ def cpu_has_vnni() -> bool:
     return "avx512_vnni" in flags or "avx_vnni" in flags
 
 
-def _span_head(proto) -> list[str]:
+def _int8_exempt(proto) -> list[str]:
     """The MatMuls `_quantize` leaves fp32: the span head (weight h x 2), a negligible share of
-    the work whose rounding would go straight into the logits."""
+    the work whose rounding would go straight into the logits, and the feed-forward output
+    projections (weight intermediate x h) of the first FP32_FFN_OUT layers.
+
+    Why those: the feed-forward output projection reads GELU's output, whose few large values set
+    the one uint8 scale of its whole batch, and the first layers' rounding travels through all the
+    others (int8 weights in one group at a time: the feed-forward projections and layers 0-2 moved
+    the logits most). Without VNNI (AVX2) ONNX Runtime's uint8 x int8 products also saturate
+    (VPMADDUBSW's 16-bit pair sums), but uint8 weights for these two did not recover what fp32
+    does. Measured on the validation set (synth_val, 3,514 questions, shipped model, AMD EPYC
+    AVX2 without VNNI; docs/BENCHMARKS.md, "Fast on CPUs without bf16"): official F1 -0.57
+    against fp32 with every projection int8, -0.28 with these two fp32 (-0.40 with them uint8);
+    uint8 weights everywhere (-0.12 to -0.29) cost ~15-20% more time than this graph."""
     shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
-    return [n.name for n in proto.graph.node
-            if n.op_type == "MatMul" and len(shapes.get(n.input[1], ())) == 2 and shapes[n.input[1]][1] == 2]
+    weighted = [(n.name, shapes[n.input[1]]) for n in proto.graph.node
+                if n.op_type == "MatMul" and len(shapes.get(n.input[1], ())) == 2]
+    head = [name for name, (_, out) in weighted if out == 2]
+    ffn_out = [name for name, (into, out) in weighted if out != 2 and into > out]
+    return head + ffn_out[:FP32_FFN_OUT]
 
 
 def _quantize(proto):
-    """Dynamic int8 of the encoder's Linear layers: MatMuls with a weight, 7-bit int8 weights
-    (-64..64) per output channel, activations quantised per call to uint8 with one scale per
-    batch; the span head (`_span_head`) stays fp32.
-
-    Why 7-bit weights: without VNNI (AVX2) ONNX Runtime multiplies uint8 activations by int8
-    weights with VPMADDUBSW, whose 16-bit sums of two products saturate at 32,767 (255 x 127 x 2
-    does not fit; 255 x 64 x 2 does). With full-range int8 weights the int8 graph lost 0.38-0.57
-    validation F1 against fp32; with 7-bit weights everywhere 0.14-0.34 (batch 16 / 8 / 32),
-    faster than keeping any projection fp32 (docs/BENCHMARKS.md, "Third pass"). VNNI sums in 32
-    bits, so there the lost bit only costs precision; the graph is the same on every CPU.
+    """Dynamic int8 of the encoder's Linear layers: MatMuls with a weight, int8 weights per output
+    channel, activations quantised per call to uint8 with one scale per batch; `_int8_exempt`'s
+    stay fp32.
 
     Applied to the exported graph, before the fusions: the fused graph packs the query, key and
     value projections into one Attention op, whose int8 form (QAttention) takes no attention bias,
@@ -202,8 +211,8 @@ def _quantize(proto):
 
     with tempfile.TemporaryDirectory(prefix="spokenqa-int8-") as tmp, _quiet():
         out = Path(tmp) / "int8.onnx"
-        quantize_dynamic(proto, out, weight_type=QuantType.QInt8, per_channel=True, reduce_range=True,
-                         op_types_to_quantize=["MatMul"], nodes_to_exclude=_span_head(proto))
+        quantize_dynamic(proto, out, weight_type=QuantType.QInt8, per_channel=True,
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=_int8_exempt(proto))
         return onnx.load(out)
 
 
