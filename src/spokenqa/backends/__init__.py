@@ -10,8 +10,9 @@ fp32 or dynamic int8). Used by `evaluate`, `predict`, `ask`, `serve` and `QA.loa
   - without VNNI (AVX2-only: Zen 3 and earlier, Intel before Ice Lake / Alder Lake): int8 (int8
     weights; the first two layers' feed-forward output projections and the span head fp32,
     spokenqa.backends.ort._int8_exempt), where the checkpoint's mixed_precision is "auto" (the
-    shipped model's). Its official F1 on the validation set is 0.28 below fp32 on such a CPU (the
-    bar was 0.3), and its forward pass takes ~0.65 of torch fp32's wall time there
+    shipped model's). Its official F1 on the validation set is 0.28 below fp32 on such a CPU at
+    the checkpoint's batch 16 and at 8 (the bar was 0.3; 0.54 at batch 32: per-batch rounding
+    moves it by about 0.2), and its forward pass takes ~0.65 of torch fp32's wall time there
     (docs/BENCHMARKS.md, "Fast on CPUs without bf16"). Its activations are quantised with one
     scale per batch, so a question's probabilities move a little (~1e-2) with the questions
     batched with it; fp32's do not;
