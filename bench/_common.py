@@ -80,6 +80,8 @@ def machine() -> dict:
     flags = cpu_flags()
     info["avx512_bf16"] = "avx512_bf16" in flags
     info["amx_bf16"] = "amx_bf16" in flags
+    info["as_cpu"] = os.environ.get("SPOKENQA_AS_CPU")  # bench/as_cpu.py: another CPU kind's code paths
+    info["onednn_max_cpu_isa"] = os.environ.get("ONEDNN_MAX_CPU_ISA")
     try:
         mem = Path("/proc/meminfo").read_text().splitlines()[0].split()[1]
         info["mem_gib"] = round(int(mem) / 2**20, 1)

@@ -7,6 +7,9 @@ forward, decoding, scoring: the whole command):
   bf16, ONNX Runtime otherwise; the backend and precision it picked are in the table);
 - `torch`: `... --backend torch` (fp32 on a CPU without bf16);
 - `onnx fp32`: `... --backend onnx` (ONNX Runtime fp32: equal precision against torch fp32);
+- `onnx int8`: `... --backend onnx --quantize int8` (optional);
+- `torch bf16`: `... --backend torch` on a copy of the checkpoint that asks for bf16 (optional:
+  what `auto` ran on AVX-512 CPUs without native bf16 before the CPU probe knew them apart);
 - `pipeline`: `pipeline("question-answering")` with default settings (fp32, batch 1) in the
   transformers-4.57 venv (bench/hf_worker.py eval), the same weights exported as a
   BertForQuestionAnswering folder; its process wall includes importing transformers and loading.
@@ -20,6 +23,7 @@ the pipeline's scored with spokenqa.metrics.official_scores.
 
     python bench/bench_auto.py                        # whole Spoken-SQuAD test, 2 rounds
     python bench/bench_auto.py --questions 100 --rounds 2 --no-pipeline   # smoke
+    python bench/as_cpu.py avx512-vnni -- python bench/bench_auto.py --sides "auto,torch,onnx int8,torch bf16"
 """
 
 from __future__ import annotations
@@ -37,13 +41,28 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common as C
 
-SPOKENQA_SIDES = {"auto": [], "torch": ["--backend", "torch"], "onnx fp32": ["--backend", "onnx"]}
+SPOKENQA_SIDES = {"auto": [], "torch": ["--backend", "torch"], "onnx fp32": ["--backend", "onnx"],
+                  "onnx int8": ["--backend", "onnx", "--quantize", "int8"], "torch bf16": ["--backend", "torch"]}
 
 
-def spokenqa_command(args: argparse.Namespace, flags: list[str], questions: int | None) -> list[str]:
+def bf16_copy(checkpoint: Path, out: Path) -> Path:
+    """`checkpoint` as a folder of links whose config asks for bf16 (mixed_precision "bf16"), which
+    torch then runs whatever the CPU probe says."""
+    out.mkdir(parents=True)
+    for f in checkpoint.iterdir():
+        if f.is_file() and f.name != "spokenqa.json":
+            (out / f.name).symlink_to(f.resolve())
+    info = json.loads((checkpoint / "spokenqa.json").read_text())
+    info["config"]["mixed_precision"] = "bf16"
+    (out / "spokenqa.json").write_text(json.dumps(info, indent=2))
+    return out
+
+
+def spokenqa_command(args: argparse.Namespace, flags: list[str], questions: int | None,
+                     checkpoint: Path | None = None) -> list[str]:
     cmd = [sys.executable, "-m", "spokenqa", "evaluate", "--data", str(args.test_file), *flags]
-    if args.checkpoint:
-        cmd += ["--checkpoint", args.checkpoint]
+    if checkpoint or args.checkpoint:
+        cmd += ["--checkpoint", str(checkpoint or args.checkpoint)]
     if questions:
         cmd += ["--max-eval-examples", str(questions)]
     return cmd
@@ -66,7 +85,8 @@ def main(argv=None) -> None:
     p.add_argument("--test-file", default=None, help="default: $SPOKENQA_DATA/spoken-squad/spoken_test-v1.1.json")
     p.add_argument("--questions", type=int, default=None, help="first N questions only (smoke)")
     p.add_argument("--rounds", type=int, default=2, help="interleaved rounds of every side (default 2)")
-    p.add_argument("--sides", default="auto,torch,onnx fp32", help="spokenqa sides: auto, torch, onnx fp32")
+    p.add_argument("--sides", default="auto,torch,onnx fp32",
+                   help=f"spokenqa sides, comma-separated: {', '.join(SPOKENQA_SIDES)}")
     p.add_argument("--no-pipeline", action="store_true", help="leave out the Hugging Face pipeline")
     p.add_argument("--hf-python", default=None, help="the transformers-4.57 venv's python (bench/setup_hf457.sh)")
     p.add_argument("--json", default=str(C.OUT / "bench_auto.json"))
@@ -81,15 +101,19 @@ def main(argv=None) -> None:
     flags = C.cpu_flags()
     vnni = sorted(f for f in flags if "vnni" in f)
     kind = ", ".join(f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags) + (
-        f"; VNNI: {', '.join(vnni)}" if vnni else "; no VNNI")
+        f"; VNNI: {', '.join(vnni)}" if vnni else "; no VNNI") + (
+        f"; RUN AS {started['as_cpu']} (bench/as_cpu.py)" if started.get("as_cpu") else "")
     sides = [s.strip() for s in args.sides.split(",") if s.strip()]
     for side in sides:
         if side not in SPOKENQA_SIDES:
             raise SystemExit(f"--sides: unknown {side!r}; choose from {', '.join(SPOKENQA_SIDES)}")
-    jobs = {side: (lambda side=side: run_spokenqa(spokenqa_command(args, SPOKENQA_SIDES[side], args.questions)))
-            for side in sides}
-
     tmp = Path(tempfile.mkdtemp(prefix="bench_auto-"))
+    checkpoints = {side: None for side in sides}
+    if "torch bf16" in sides:
+        checkpoints["torch bf16"] = bf16_copy(C.checkpoint_for(args.checkpoint), tmp / "bf16_checkpoint")
+    jobs = {side: (lambda side=side: run_spokenqa(
+                spokenqa_command(args, SPOKENQA_SIDES[side], args.questions, checkpoints[side])))
+            for side in sides}
     examples = None
     if not args.no_pipeline:
         hf_python = C.hf_python(args.hf_python)
@@ -116,7 +140,7 @@ def main(argv=None) -> None:
     first_use = {}
     for side in sides:  # untimed: builds and caches the ONNX graphs, warms the page cache
         print(f"[bench_auto] {side}: first use (2 questions, untimed)", file=sys.stderr, flush=True)
-        first = run_spokenqa(spokenqa_command(args, SPOKENQA_SIDES[side], 2))
+        first = run_spokenqa(spokenqa_command(args, SPOKENQA_SIDES[side], 2, checkpoints[side]))
         first_use[side] = {"seconds": first["seconds"], "notices": first["notices"]}
 
     runs: dict[str, dict] = {}
@@ -141,6 +165,11 @@ def main(argv=None) -> None:
                       f"{r['official']['exact_match']:.2f}", f"{r['official']['f1']:.2f}"] for side, r in runs.items()])
     pairs = [("auto", "torch", "defaults: auto vs --backend torch (target >= 1.5x, F1 within 0.3)"),
              ("onnx fp32", "torch", "equal precision: ONNX Runtime fp32 vs torch fp32"),
+             ("onnx int8", "onnx fp32", "ONNX Runtime int8 vs fp32"),
+             ("onnx int8", "torch", "ONNX Runtime int8 vs torch fp32"),
+             ("onnx int8", "pipeline", "ONNX Runtime int8 vs the pipeline"),
+             ("torch", "torch bf16", "torch fp32 vs torch bf16"),
+             ("auto", "torch bf16", "auto vs torch bf16"),
              ("auto", "pipeline", "defaults: auto vs the pipeline (target >= 3x)"),
              ("torch", "pipeline", "torch fp32 vs the pipeline (fp32 both)"),
              ("onnx fp32", "pipeline", "ONNX Runtime fp32 vs the pipeline (fp32 both)")]

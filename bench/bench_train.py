@@ -15,7 +15,10 @@ tables give the median with the min-max range, and ratios are ratios of medians.
 - spokenqa-preset: the --preset's own model and loss (e.g. reference: 512 tokens, MLP head, focal
   loss), as a separate, labelled row.
 
-bf16 sides are skipped on a CPU without native bf16. The ratio table puts equal precision first
+bf16 sides are skipped on a CPU without native bf16, unless --sides names them (then they measure
+bf16 emulated in fp32, e.g. what `auto` trained with on AVX-512 CPUs without native bf16 before
+the CPU probe told them apart: `python bench/as_cpu.py avx512-vnni -- python bench/bench_train.py
+--sides spokenqa-fp32,spokenqa-bf16`). The ratio table puts equal precision first
 (fp32 vs fp32, bf16 vs bf16), then each side's default (spokenqa auto vs the recipe's fp32).
 
 Steps mode (default): W untimed warm-up steps, then N timed steps (--warmup-steps, --steps).
@@ -265,6 +268,7 @@ def main(argv=None) -> None:
     args.batch_size = args.batch_size or (32 if q else 16)
     args.steps = args.steps if args.steps is not None else (QUALITY_STEPS if q else 30)
     args.repeats = args.repeats if args.repeats is not None else (1 if q else 3)
+    named = args.sides is not None
     args.sides = args.sides or (pair if q else "spokenqa-bf16,hf-bf16,spokenqa-fp32,hf-fp32")
     args.spoken_eval = args.spoken_eval if args.spoken_eval is not None else (1000 if q else 300)
     if q and args.examples == p.get_default("examples"):
@@ -298,11 +302,12 @@ def main(argv=None) -> None:
     if unknown:
         raise SystemExit(f"--sides: unknown {unknown}; choose from {', '.join(SIDES)}")
     auto = "bf16" if cpu_supports_bf16() or torch_cuda() else "fp32"
-    if auto == "fp32":
-        skipped = [x for x in sides if SIDES[x][1] == "bf16"]
-        if skipped:
-            print(f"[bench_train] no native bf16 on this CPU: skipping {skipped}", file=sys.stderr, flush=True)
-        sides = [x for x in sides if x not in skipped]
+    emulated = [x for x in sides if SIDES[x][1] == "bf16"] if auto == "fp32" else []
+    if emulated and named:
+        print(f"[bench_train] no native bf16 on this CPU: {emulated} run bf16 emulated", file=sys.stderr, flush=True)
+    elif emulated:
+        print(f"[bench_train] no native bf16 on this CPU: skipping {emulated}", file=sys.stderr, flush=True)
+        sides = [x for x in sides if x not in emulated]
     runs: dict[str, list[dict]] = {x: [] for x in sides}
     for rep, side in C.interleaved(args.repeats, sides, "bench_train"):  # each run a fresh process
         kind, precision = SIDES[side]

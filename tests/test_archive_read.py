@@ -106,7 +106,7 @@ def test_a_batch_answers_as_one_by_one(archive):
                  "who donated the old maps"]
     together = archive.ask(questions, passages=3)
     alone = [archive.ask(q, passages=3)[0] for q in questions]
-    # ONNX Runtime int8 (`auto` on a CPU without bf16 and VNNI) quantises each batch's activations
+    # ONNX Runtime int8 (`auto` on a CPU without native bf16) quantises each batch's activations
     # with one scale, so a probability moves with the batch (by 0.015 here); fp32/bf16 do not
     tolerance = 0.05 if archive.qa.precision == "int8" else 1e-3
     for a, b in zip(together, alone, strict=True):

@@ -1,12 +1,22 @@
-"""predict_logits: running batches side by side (CPU streams) must not change any logit."""
+"""predict_logits: running batches side by side (CPU streams) must not change any logit; the CPU's
+bf16 probe."""
+
+import platform
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from spokenqa.checkpoint import load_checkpoint
 from spokenqa.data import Example
 from spokenqa.features import prepare_eval_features
-from spokenqa.inference import cpu_streams, keep_linear_weights_in, predict_logits
+from spokenqa.inference import (
+    cpu_streams,
+    cpu_supports_bf16,
+    keep_linear_weights_in,
+    predict_logits,
+)
 
 
 def _examples(n: int) -> list[Example]:
@@ -43,3 +53,27 @@ def test_bf16_linear_weights_equal_autocast(tiny_checkpoint):
 def test_cpu_streams_follow_threads():
     assert cpu_streams(torch.device("cpu")) == torch.get_num_threads()
     assert cpu_streams(torch.device("cuda")) == 1
+
+
+def _cpu_flags() -> set[str]:
+    with open("/proc/cpuinfo") as f:
+        return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").exists() or platform.machine() != "x86_64",
+                    reason="reads an x86 CPU's flags from /proc/cpuinfo (Linux)")
+def test_bf16_probe_means_native_bf16(monkeypatch):
+    """bf16 only where the CPU does it natively: oneDNN's own check also says yes on AVX-512 CPUs
+    without it (Cascade Lake, Ice Lake), where bf16 is emulated and ~4x slower than fp32."""
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    native = bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    assert cpu_supports_bf16() == native
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="oneDNN's x86 ISA names")
+@pytest.mark.parametrize("cap", ["avx512_core_vnni", "AVX512_CORE", "AVX2"])
+def test_bf16_probe_honours_a_onednn_isa_cap(monkeypatch, cap):
+    """Capped at an ISA without native bf16, oneDNN emulates it: the probe says no on any x86 CPU
+    (read before oneDNN is asked, so this test does not cap oneDNN for the rest of the run)."""
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", cap)
+    assert not cpu_supports_bf16()

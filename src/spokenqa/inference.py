@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -27,11 +29,26 @@ from spokenqa.features import (
 from spokenqa.metrics import all_scores
 from spokenqa.model import SpanQAModel
 
+# oneDNN's ISA names (its setting ONEDNN_MAX_CPU_ISA) at or below which bf16 is emulated in fp32
+EMULATED_BF16_ISAS = ("SSE41", "AVX", "AVX2", "AVX2_VNNI", "AVX2_VNNI_2", "AVX512_CORE", "AVX512_CORE_VNNI")
+
 
 def cpu_supports_bf16() -> bool:
-    """True where oneDNN has native bf16 kernels (AVX-512 BF16 / AMX); elsewhere bf16 is slower."""
+    """True where the CPU does bf16 arithmetic natively and oneDNN may use it: on x86, AVX-512
+    BF16 or AMX; elsewhere (ARM) oneDNN's own check.
+
+    Why not oneDNN's check alone on x86 (`_is_mkldnn_bf16_supported`): it says yes on every
+    AVX-512 CPU, where oneDNN emulates bf16 in fp32, and there torch bf16 took 4x fp32's time
+    over the whole test (Cascade Lake / Ice Lake code paths, docs/BENCHMARKS.md, "AVX-512
+    without native bf16"). oneDNN's ISA capped (ONEDNN_MAX_CPU_ISA) at or below
+    AVX512_CORE_VNNI emulates bf16 on any CPU, so that counts as no."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    if x86 and os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in EMULATED_BF16_ISAS:
+        return False
     try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        if not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+            return False
+        return not x86 or torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported()
     except (AttributeError, RuntimeError):
         return False
 

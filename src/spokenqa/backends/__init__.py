@@ -3,21 +3,23 @@ fp32 or dynamic int8). Used by `evaluate`, `predict`, `ask`, `serve` and `QA.loa
 
 `auto` (the default):
 - on a GPU: torch;
-- on a CPU with native bf16 (AVX-512 BF16 or AMX): torch, as before this backend existed: bf16
-  where the checkpoint allows it, spokenqa's fastest CPU path (docs/BENCHMARKS.md). ONNX Runtime
-  is not chosen there until measurements say it is faster;
-- on a CPU without it, where torch would run fp32, ONNX Runtime (fused graphs, spokenqa.backends.ort):
-  - without VNNI (AVX2-only: Zen 3 and earlier, Intel before Ice Lake / Alder Lake): int8 (int8
-    weights; the first two layers' feed-forward output projections and the span head fp32,
-    spokenqa.backends.ort._int8_exempt), where the checkpoint's mixed_precision is "auto" (the
-    shipped model's). Its official F1 on the validation set is 0.28 below fp32 on such a CPU at
-    the checkpoint's batch 16 and at 8 (the bar was 0.3; 0.54 at batch 32: per-batch rounding
-    moves it by about 0.2), and its forward pass takes ~0.65 of torch fp32's wall time there
-    (docs/BENCHMARKS.md, "Fast on CPUs without bf16"). Its activations are quantised with one
-    scale per batch, so a question's probabilities move a little (~1e-2) with the questions
-    batched with it; fp32's do not;
-  - with VNNI, or for a checkpoint saved with mixed_precision "no": fp32, torch fp32's
-    arithmetic (logits equal to about 1e-5). int8 on VNNI is not measured on validation data;
+- on a CPU with native bf16 (AVX-512 BF16 or AMX; `spokenqa.inference.cpu_supports_bf16`):
+  torch, as before this backend existed: bf16 where the checkpoint allows it, spokenqa's fastest
+  CPU path (docs/BENCHMARKS.md). ONNX Runtime is not chosen there until measurements say it is
+  faster;
+- on a CPU without it, where torch would run fp32 (AVX2-only CPUs; AVX-512 CPUs without native
+  bf16, Cascade Lake and Ice Lake, whose emulated bf16 took 4x fp32's time): ONNX
+  Runtime's int8 (fused graphs, spokenqa.backends.ort; int8 weights, the first two layers'
+  feed-forward output projections and the span head fp32, spokenqa.backends.ort._int8_exempt)
+  where the checkpoint's mixed_precision is "auto" (the shipped model's). Measured on the
+  validation set (docs/BENCHMARKS.md, "Fast on CPUs without bf16"), official F1 against fp32 at
+  the checkpoint's batch 16 / 8 / 32: without VNNI (AVX2, AMD EPYC) -0.28 / -0.28 / -0.54, with
+  VNNI (exact int8 products; AVX-512 VNNI code paths) -0.17 / -0.38 / -0.11 (the bar was 0.3;
+  per-batch rounding moves it by about 0.2). Whole test against torch fp32: 1.42x on the AVX2
+  EPYC, 1.38x on AVX-512 VNNI code paths. Its activations are quantised with one scale per
+  batch, so a question's probabilities move a little (~1e-2) with the questions batched with
+  it; fp32's do not. A checkpoint saved with mixed_precision "no" gets ONNX Runtime fp32, torch
+  fp32's arithmetic (logits equal to about 1e-5).
   A checkpoint that forces bf16 or fp16 keeps torch. Without onnxruntime installed (an extra):
   torch fp32 with a one-line notice.
 
@@ -73,7 +75,7 @@ def add_backend_args(p: argparse.ArgumentParser) -> None:
     """--backend and --quantize, the same on evaluate, predict, ask and serve."""
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help="what runs the model: torch, onnx (ONNX Runtime fp32, CPU) or auto (default): torch on a "
-                   "GPU or a CPU with native bf16, ONNX Runtime on other CPUs (int8 where the CPU lacks VNNI)")
+                   "GPU or a CPU with native bf16, ONNX Runtime int8 on other CPUs")
     p.add_argument("--quantize", choices=QUANTIZE,
                    help="ONNX Runtime with dynamic int8 Linear layers: faster, answers may change "
                    "(docs/BENCHMARKS.md); implies --backend onnx under auto")
@@ -93,13 +95,12 @@ def choose_backend(
     device: str | torch.device | None = None,
     cpu_bf16: Callable[[], bool] | None = None,
     onnx_missing: Callable[[], list[str]] = missing_onnx_packages,
-    cpu_vnni: Callable[[], bool] | None = None,
 ) -> Runtime:
     """The backend, precision and device that will answer (see the module docstring).
 
-    `mixed_precision` is the checkpoint's setting; `cpu_bf16`, `onnx_missing` and `cpu_vnni`
-    probe this machine (default: oneDNN's bf16 check, a look for the ONNX backend's packages, the
-    CPU's flags); tests pass their own to see every kind of CPU on one machine.
+    `mixed_precision` is the checkpoint's setting; `cpu_bf16` and `onnx_missing` probe this
+    machine (default: `spokenqa.inference.cpu_supports_bf16`, a look for the ONNX backend's
+    packages); tests pass their own to see every kind of CPU on one machine.
     """
     import torch
 
@@ -129,10 +130,8 @@ def choose_backend(
             notice(f"this CPU has no native bf16 and the ONNX backend is not installed (missing {', '.join(missing)}): "
                    "using torch fp32 (pip install 'spokenqa[onnx]' for the ONNX Runtime backend)")
             return Runtime("torch", precision, target)
-        if mixed_precision == "auto":  # backend "auto" here
-            from spokenqa.backends.ort import cpu_has_vnni
-
-            quantize = None if (cpu_vnni or cpu_has_vnni)() else "int8"
+        if mixed_precision == "auto":  # backend "auto" here: int8, with VNNI or without
+            quantize = "int8"
     else:
         missing = onnx_missing()
         if missing:

@@ -164,17 +164,6 @@ def _export(checkpoint: Path):
                           "use --backend torch") from e
 
 
-def cpu_has_vnni() -> bool:
-    """Whether the CPU has VNNI (AVX512_VNNI or AVX_VNNI; /proc/cpuinfo's flags, Linux x86). Where
-    the flags cannot be read, False."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return "avx512_vnni" in flags or "avx_vnni" in flags
-
-
 def _int8_exempt(proto) -> list[str]:
     """The MatMuls `_quantize` leaves fp32: the span head (weight h x 2), a negligible share of
     the work whose rounding would go straight into the logits, and the feed-forward output
