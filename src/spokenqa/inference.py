@@ -39,8 +39,8 @@ def cpu_supports_bf16() -> bool:
 
     Why not oneDNN's check alone on x86 (`_is_mkldnn_bf16_supported`): it says yes on every
     AVX-512 CPU, where oneDNN emulates bf16 in fp32, and there torch bf16 took 4x fp32's time
-    over the whole test (Cascade Lake / Ice Lake code paths, docs/BENCHMARKS.md, "AVX-512
-    without native bf16"). oneDNN's ISA capped (ONEDNN_MAX_CPU_ISA) at or below
+    over the whole test (Cascade Lake / Ice Lake code paths, docs/BENCHMARKS.md, "Fourth pass:
+    AVX-512 without native bf16"). oneDNN's ISA capped (ONEDNN_MAX_CPU_ISA) at or below
     AVX512_CORE_VNNI emulates bf16 on any CPU, so that counts as no."""
     x86 = platform.machine().lower() in ("x86_64", "amd64")
     if x86 and os.environ.get("ONEDNN_MAX_CPU_ISA", "").strip().upper() in EMULATED_BF16_ISAS:
