@@ -166,7 +166,7 @@ def main(argv=None) -> None:
     pairs = [("auto", "torch", "defaults: auto vs --backend torch (target >= 1.5x, F1 within 0.3)"),
              ("onnx fp32", "torch", "equal precision: ONNX Runtime fp32 vs torch fp32"),
              ("onnx int8", "onnx fp32", "ONNX Runtime int8 vs fp32"),
-             ("onnx int8", "torch", "ONNX Runtime int8 vs torch fp32"),
+             ("onnx int8", "torch", "ONNX Runtime int8 vs --backend torch"),
              ("onnx int8", "pipeline", "ONNX Runtime int8 vs the pipeline"),
              ("torch", "torch bf16", "torch fp32 vs torch bf16"),
              ("auto", "torch bf16", "auto vs torch bf16"),
