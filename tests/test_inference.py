@@ -17,6 +17,7 @@ from spokenqa.inference import (
     keep_linear_weights_in,
     predict_logits,
 )
+from spokenqa.runinfo import cpu_flags
 
 
 def _examples(n: int) -> list[Example]:
@@ -55,18 +56,13 @@ def test_cpu_streams_follow_threads():
     assert cpu_streams(torch.device("cuda")) == 1
 
 
-def _cpu_flags() -> set[str]:
-    with open("/proc/cpuinfo") as f:
-        return set(next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), []))
-
-
 @pytest.mark.skipif(not Path("/proc/cpuinfo").exists() or platform.machine() != "x86_64",
                     reason="reads an x86 CPU's flags from /proc/cpuinfo (Linux)")
 def test_bf16_probe_means_native_bf16(monkeypatch):
     """bf16 only where the CPU does it natively: oneDNN's own check also says yes on AVX-512 CPUs
     without it (Cascade Lake, Ice Lake), where bf16 is emulated and ~4x slower than fp32."""
     monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
-    native = bool({"avx512_bf16", "amx_bf16"} & _cpu_flags())
+    native = bool({"avx512_bf16", "amx_bf16"} & cpu_flags())
     assert cpu_supports_bf16() == native
 
 
