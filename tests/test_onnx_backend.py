@@ -189,27 +189,63 @@ def test_onnx_fp32_gives_torch_fp32_answers_on_the_shipped_encoder(tmp_path):
     _assert_same(tmp_path / "minilm", atol=1e-3)
 
 
-def test_int8_quantises_the_encoder_and_keeps_the_head_and_first_ffn_outputs(fresh, capsys):
-    """Quantised (int8 weights), then fused; fp32 stay the span head and the feed-forward output
-    projections (intermediate -> hidden) of the first FP32_FFN_OUT layers, in graph order."""
+def test_int8_quantises_the_encoder_keeps_the_head_and_first_ffn_outputs_per_token(fresh, capsys):
+    """Quantised (int8 weights), then fused; the span head stays fp32 and the feed-forward output
+    projections (intermediate -> hidden) of the first PER_TOKEN_FFN_OUT layers are quantised per
+    token (a QuantizeLinear with one scale per row before each), in graph order."""
     import onnx
+    from onnx import numpy_helper
 
     start, _, predictions, runtime = _logits_and_answers(fresh, "onnx", "int8")
     assert (runtime.backend, runtime.precision) == ("onnx", "int8")
     graph = onnx.load(fresh / "onnx" / "model-int8.onnx")
     ops = [n.op_type for n in graph.graph.node]
-    assert onnx_backend.FP32_FFN_OUT == 2
-    assert ops.count("MatMulInteger") == 3 * 6 - 2  # 3 layers x (q, k, v, out, up, down), less 2 downs
+    assert onnx_backend.PER_TOKEN_FFN_OUT == 2
+    assert ops.count("MatMulInteger") == 3 * 6  # 3 layers x (q, k, v, out, up, down)
+    assert ops.count("QuantizeLinear") == 2 and ops.count("DynamicQuantizeLinear") == 3 * 4 - 2
     # q, k and v stay int8 products outside MultiHeadAttention
     assert (ops.count("MultiHeadAttention"), ops.count("BiasGelu")) == (3, 3)
     assert "SkipLayerNormalization" not in ops
-    dtypes = {t.name: onnx.TensorProto.DataType.Name(t.data_type) for t in graph.graph.initializer}
-    assert {dtypes[n.input[1]] for n in graph.graph.node if n.op_type == "MatMulInteger"} == {"INT8"}
-    shapes = {t.name: tuple(t.dims) for t in graph.graph.initializer}
-    fp32 = [shapes[n.input[1]] for n in graph.graph.node if n.op_type == "MatMul" and n.input[1] in shapes]
-    assert fp32 == [(64, 32), (64, 32), (32, 2)]  # layers 0 and 1's down projections, the head
+    weights = {t.name: numpy_helper.to_array(t) for t in graph.graph.initializer}
+    integer = [weights[n.input[1]] for n in graph.graph.node if n.op_type == "MatMulInteger"]
+    assert {w.dtype for w in integer} == {np.dtype(np.int8)}
+    per_token = [weights[n.input[1]] for n in graph.graph.node if n.op_type == "MatMulInteger" and "/per_token/" in n.name]
+    assert [w.shape for w in per_token] == [(64, 32), (64, 32)]  # layers 0 and 1's down projections
+    assert all(np.abs(w).max() == 64 for w in per_token)  # 7-bit: no VPMADDUBSW saturation on AVX2
+    fp32 = [weights[n.input[1]].shape for n in graph.graph.node if n.op_type == "MatMul" and n.input[1] in weights]
+    assert fp32 == [(32, 2)]  # the head
     assert len(predictions) == 27 and all(np.isfinite(s).all() for s in start)
     assert "quantising" in capsys.readouterr().err
+
+
+def test_per_token_int8_matmul_is_close_and_each_row_has_its_own_scale():
+    """`_per_token_int8` on x @ W alone: within int8 rounding of the fp32 product, and a row's
+    result does not depend on the other rows (a per-batch scale would coarsen every row when one
+    row holds a large value)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    weight = rng.standard_normal((96, 16)).astype(np.float32)
+    node = helper.make_node("MatMul", ["x", "w"], ["y"], name="down")
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["b", "t", 96])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+                              [numpy_helper.from_array(weight, "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 20)])
+    quantised = onnx_backend._per_token_int8(model, ["down"])
+    assert "w" not in {t.name for t in quantised.graph.initializer}  # the fp32 weight is gone
+    session = onnx_backend._session(quantised.SerializeToString(), 1)
+    x = rng.standard_normal((2, 5, 96)).astype(np.float32)
+    (y,) = session.run(None, {"x": x})
+    exact = x @ weight
+    assert y.shape == (2, 5, 16)
+    assert np.abs(y - exact).max() < 0.05 * np.abs(exact).max()
+    spiked = x.copy()
+    spiked[1, 3] *= 1000.0  # one token with huge values
+    (y_spiked,) = session.run(None, {"x": spiked})
+    keep = np.ones((2, 5), bool)
+    keep[1, 3] = False
+    np.testing.assert_array_equal(y_spiked[keep], y[keep])
 
 
 # --- auto -------------------------------------------------------------------------------------

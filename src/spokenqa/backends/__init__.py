@@ -9,14 +9,15 @@ fp32 or dynamic int8). Used by `evaluate`, `predict`, `ask`, `serve` and `QA.loa
   faster;
 - on a CPU without it, where torch would run fp32 (AVX2-only CPUs; AVX-512 CPUs without native
   bf16, Cascade Lake and Ice Lake, whose emulated bf16 took 4x fp32's time): ONNX
-  Runtime's int8 (fused graphs, spokenqa.backends.ort; int8 weights, the first two layers'
-  feed-forward output projections and the span head fp32, spokenqa.backends.ort._int8_exempt)
-  where the checkpoint's mixed_precision is "auto" (the shipped model's). Measured on the
-  validation set (docs/BENCHMARKS.md, "Fast on CPUs without bf16"), official F1 against fp32 at
-  the checkpoint's batch 16 / 8 / 32: without VNNI (AVX2, AMD EPYC) -0.28 / -0.28 / -0.54, with
-  VNNI (exact int8 products; AVX-512 VNNI code paths) -0.17 / -0.38 / -0.11 (the bar was 0.3;
-  per-batch rounding moves it by about 0.2). Whole test against torch fp32: 1.42x on the AVX2
-  EPYC, 1.38x on AVX-512 VNNI code paths. Its activations are quantised with one scale per
+  Runtime's int8 (fused graphs, spokenqa.backends.ort; int8 weights, the span head fp32, the
+  first two layers' feed-forward output projections quantised per token,
+  spokenqa.backends.ort._int8_plan) where the checkpoint's mixed_precision is "auto" (the
+  shipped model's). Measured on the validation set (docs/BENCHMARKS.md, "Fast on CPUs without
+  bf16", fifth pass), official F1 against fp32 at the checkpoint's batch 16 / 8 / 32: without
+  VNNI (AVX2 code paths) -0.21 / -0.52 / -0.38, with VNNI (exact int8 products) -0.20 / -0.22 /
+  -0.24 (the bar was 0.3 at the checkpoint's batch size; per-batch rounding moves it by about
+  0.2). Whole test against torch fp32: 1.42x on an AVX2 AMD EPYC (second pass), 1.38x on
+  AVX-512 VNNI code paths (fourth pass). Most of its activations are quantised with one scale per
   batch, so a question's probabilities move a little (~1e-2) with the questions batched with
   it; fp32's do not. A checkpoint saved with mixed_precision "no" gets ONNX Runtime fp32, torch
   fp32's arithmetic (logits equal to about 1e-5).

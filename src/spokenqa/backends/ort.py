@@ -13,7 +13,8 @@ so length-grouped batches of any size and width run unchanged. Three graphs per 
 - `exported`: the exporter's graph, the source of the other two (plain ONNX ops);
 - `fp32`: the exported graph with ONNX Script's ONNX Runtime fusions (`_fuse`);
 - `int8`: the exported graph dynamically quantised (`_quantize`), then fused the same way; the
-  span head and the first layers' feed-forward output projections stay fp32 (`_int8_exempt`).
+  span head stays fp32, and the first layers' feed-forward output projections are quantised per
+  token (`_int8_plan`, `_per_token_int8`).
 A fused graph is checked against its unfused source on a padded batch before it is kept; where the
 fusions fail or change the logits (an encoder whose attention they misread), the unfused graph is
 used instead, with a one-line notice. Fused graphs use ONNX Runtime's contrib ops (com.microsoft),
@@ -52,7 +53,7 @@ from spokenqa.errors import ConfigError, notice
 from spokenqa.files import atomic_write, cache_dir
 from spokenqa.inference import ForwardPass
 
-GRAPH_FORMAT = 3  # bump when the build changes (inputs, options, fusions): every cache is rebuilt
+GRAPH_FORMAT = 4  # bump when the build changes (inputs, options, fusions): every cache is rebuilt
 PRECISIONS = ("fp32", "int8")
 EXPORTED = "exported"  # the cached graph the fp32 and int8 graphs are built from
 OUTPUTS = ("start_logits", "end_logits")
@@ -64,8 +65,10 @@ GRAPH_PACKAGES = ("torch", "transformers", "onnx", "onnxscript", "onnx_ir", "onn
 FUSED_OPS = ("Attention", "MultiHeadAttention", "BiasGelu")
 # ONNX Runtime fusions a session must not make when it loads a graph (see `_split_skip_layer_norm`).
 SESSION_DISABLED = ["SkipLayerNormFusion"]
-# The int8 graph keeps the feed-forward output projections of this many first layers fp32 (`_int8_exempt`).
-FP32_FFN_OUT = 2
+# The int8 graph quantises the feed-forward output projections of this many first layers per
+# token (`_int8_plan`), with weights of PER_TOKEN_WEIGHT_BITS bits (`_per_token_int8`).
+PER_TOKEN_FFN_OUT = 2
+PER_TOKEN_WEIGHT_BITS = 7
 # A fused graph is kept when its mean |logit error| against the exported fp32 graph is at most
 # FUSED_ERROR_RATIO x its unfused source's + FUSED_ERROR_SLACK. fp32: the unfused graph's error is
 # 0 and fusing only reorders sums (mean ~1e-6 measured). int8: attention summed in another order
@@ -164,36 +167,34 @@ def _export(checkpoint: Path):
                           "use --backend torch") from e
 
 
-def _int8_exempt(proto) -> list[str]:
-    """The MatMuls `_quantize` leaves fp32: the span head (weight h x 2), a negligible share of
-    the work whose rounding would go straight into the logits, and the feed-forward output
-    projections (weight intermediate x h) of the first FP32_FFN_OUT layers.
+def _int8_plan(proto) -> tuple[list[str], list[str]]:
+    """(the MatMuls left fp32, the MatMuls quantised per token): the span head (weight h x 2), a
+    negligible share of the work whose rounding would go straight into the logits, stays fp32;
+    the feed-forward output projections (weight intermediate x h) of the first PER_TOKEN_FFN_OUT
+    layers are quantised per token (`_per_token_int8`); every other MatMul with a weight gets
+    `_quantize`'s dynamic int8 with one activation scale per batch.
 
-    Why those: the feed-forward output projection reads GELU's output, whose few large values set
-    the one uint8 scale of its whole batch, and the first layers' rounding travels through all the
-    others (int8 weights in one group at a time: the feed-forward projections and layers 0-2 moved
-    the logits most). Without VNNI (AVX2) ONNX Runtime's uint8 x int8 products also saturate
-    (VPMADDUBSW's 16-bit pair sums), but uint8 weights for these two did not recover what fp32
-    does. Measured on the validation set (synth_val, 3,514 questions, shipped model, AMD EPYC
-    AVX2 without VNNI; docs/BENCHMARKS.md, "Fast on CPUs without bf16"): official F1 -0.57
-    against fp32 with every projection int8, -0.28 with these two fp32 at batch 16 and 8 (-0.54
-    at 32; -0.40 with them uint8); uint8 weights everywhere (-0.12 to -0.29) cost ~15-20% more
-    time than this graph. With VNNI (exact int8 products) the two fp32 projections still help:
-    -0.17 against -0.28 at batch 16, -0.22 against -0.41 averaged over batch 16, 8 and 32
-    (BENCHMARKS.md, "Fourth pass"). 7-bit weights everywhere measured better on average and faster but
-    changed an answer the archive tests pin, so they are not used (BENCHMARKS.md, "Third pass")."""
+    Why those two: the feed-forward output projection reads GELU's output, whose few large values
+    would set the one uint8 scale of its whole batch, and the first layers' rounding travels
+    through all the others (int8 weights in one group at a time: the feed-forward projections and
+    layers 0-2 moved the logits most). Measured on the validation set (synth_val, 3,514
+    questions, shipped model; docs/BENCHMARKS.md, "Fast on CPUs without bf16"), official F1
+    against fp32 at batch 16 / 8 / 32: per-batch int8 there too -0.57 / -0.48 / -0.38 (AVX2);
+    these two fp32 (the recipe of the second to fifth passes) -0.28 / -0.28 / -0.54 (AVX2), -0.17
+    / -0.38 / -0.11 (VNNI); per token (this recipe, fifth pass) -0.25 / -0.51 / -0.34 (AVX2),
+    the same mean as fp32 there, and 4% less forward time on AVX2 code paths."""
     shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
     weighted = [(n.name, shapes[n.input[1]]) for n in proto.graph.node
                 if n.op_type == "MatMul" and len(shapes.get(n.input[1], ())) == 2]
     head = [name for name, (_, out) in weighted if out == 2]
     ffn_out = [name for name, (into, out) in weighted if out != 2 and into > out]
-    return head + ffn_out[:FP32_FFN_OUT]
+    return head, ffn_out[:PER_TOKEN_FFN_OUT]
 
 
 def _quantize(proto):
     """Dynamic int8 of the encoder's Linear layers: MatMuls with a weight, int8 weights per output
-    channel, activations quantised per call to uint8 with one scale per batch; `_int8_exempt`'s
-    stay fp32.
+    channel, activations quantised per call to uint8 with one scale per batch; of `_int8_plan`'s,
+    the head stays fp32 and the others are quantised per token (`_per_token_int8`).
 
     Applied to the exported graph, before the fusions: the fused graph packs the query, key and
     value projections into one Attention op, whose int8 form (QAttention) takes no attention bias,
@@ -202,11 +203,82 @@ def _quantize(proto):
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    fp32, per_token = _int8_plan(proto)
     with tempfile.TemporaryDirectory(prefix="spokenqa-int8-") as tmp, _quiet():
         out = Path(tmp) / "int8.onnx"
         quantize_dynamic(proto, out, weight_type=QuantType.QInt8, per_channel=True,
-                         op_types_to_quantize=["MatMul"], nodes_to_exclude=_int8_exempt(proto))
-        return onnx.load(out)
+                         op_types_to_quantize=["MatMul"], nodes_to_exclude=fp32 + per_token)
+        return _per_token_int8(onnx.load(out), per_token)
+
+
+def _per_token_int8(proto, names: list[str]):
+    """The fp32 MatMuls `names` (x @ W, x of shape (..., K)) as int8 products with one activation
+    scale per token (row of x) instead of one per batch: each row quantised to uint8 around 128
+    by its own max |x| / 127, W per output channel to PER_TOKEN_WEIGHT_BITS-bit integers.
+
+    Why: one large GELU output sets the scale of a whole batch under per-batch quantisation; per
+    row it only coarsens its own token. Why 7-bit weights: without VNNI (AVX2) ONNX Runtime
+    multiplies uint8 by int8 with VPMADDUBSW, whose 16-bit sums of two products saturate at
+    32,767; rows centred at 128 reach 255, and 255 x 64 x 2 fits where 255 x 127 x 2 does not
+    (8-bit weights here: validation F1 -18.8). ONNX Runtime's integer products take one
+    activation scale per call, so the rows' scales are applied after the product (a Mul); the
+    extra passes cost ~2% of the forward pass, fp32 there cost ~12%."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    weights = {t.name: t for t in proto.graph.initializer}
+    limit = 2 ** (PER_TOKEN_WEIGHT_BITS - 1)
+    nodes, added, replaced = [], [], set()
+
+    def const(name: str, value: np.ndarray) -> str:
+        added.append(numpy_helper.from_array(value, name))
+        return name
+
+    for n in proto.graph.node:
+        if n.name not in names:
+            nodes.append(n)
+            continue
+        (x, w), y, p = n.input, n.output[0], f"{n.name}/per_token"
+        weight = numpy_helper.to_array(weights[w]).astype(np.float32)
+        w_scale = np.maximum(np.abs(weight).max(axis=0), 1e-12) / limit
+        w_int = np.clip(np.round(weight / w_scale), -limit, limit).astype(np.int8)
+        K, N = weight.shape
+        replaced.add(w)
+        block = [
+            helper.make_node("Reshape", [x, const(f"{p}/rows_shape", np.array([-1, K], np.int64))], [f"{p}/rows"]),
+            helper.make_node("Abs", [f"{p}/rows"], [f"{p}/abs"]),
+            helper.make_node("ReduceMax", [f"{p}/abs", const(f"{p}/axis", np.array([1], np.int64))], [f"{p}/max"],
+                             keepdims=0),
+            helper.make_node("Max", [f"{p}/max", const(f"{p}/tiny", np.array(1e-8, np.float32))], [f"{p}/max_pos"]),
+            helper.make_node("Mul", [f"{p}/max_pos", const(f"{p}/inv127", np.array(1 / 127, np.float32))],
+                             [f"{p}/scale"]),
+            helper.make_node("Shape", [f"{p}/scale"], [f"{p}/n_rows"]),
+            helper.make_node("Expand", [const(f"{p}/u128", np.array(128, np.uint8)), f"{p}/n_rows"], [f"{p}/zero"]),
+            helper.make_node("QuantizeLinear", [f"{p}/rows", f"{p}/scale", f"{p}/zero"], [f"{p}/rows_u8"], axis=0),
+            helper.make_node("MatMulInteger", [f"{p}/rows_u8", const(f"{p}/w", w_int),
+                                               const(f"{p}/a_zero", np.array(128, np.uint8)),
+                                               const(f"{p}/w_zero", np.zeros(N, np.int8))], [f"{p}/int"]),
+            helper.make_node("Cast", [f"{p}/int"], [f"{p}/float"], to=TensorProto.FLOAT),
+            helper.make_node("Mul", [f"{p}/float", const(f"{p}/w_scale", w_scale.astype(np.float32))],
+                             [f"{p}/by_w"]),
+            helper.make_node("Unsqueeze", [f"{p}/scale", f"{p}/axis"], [f"{p}/scale_col"]),
+            helper.make_node("Mul", [f"{p}/by_w", f"{p}/scale_col"], [f"{p}/out_rows"]),
+            helper.make_node("Shape", [x], [f"{p}/lead"], end=-1),
+            helper.make_node("Concat", [f"{p}/lead", const(f"{p}/n_out", np.array([N], np.int64))],
+                             [f"{p}/out_shape"], axis=0),
+            helper.make_node("Reshape", [f"{p}/out_rows", f"{p}/out_shape"], [y]),
+        ]
+        for i, node in enumerate(block):
+            node.name = f"{p}/{i}"
+        nodes += block
+    still_read = {i for n in nodes for i in n.input}
+    out = onnx.ModelProto()
+    out.CopyFrom(proto)
+    del out.graph.node[:], out.graph.initializer[:]
+    out.graph.node.extend(nodes)
+    out.graph.initializer.extend([t for t in proto.graph.initializer if t.name not in replaced or t.name in still_read])
+    out.graph.initializer.extend(added)
+    return out
 
 
 def _fuse(proto):
