@@ -222,7 +222,6 @@ def test_per_token_int8_matmul_is_close_and_each_row_has_its_own_scale():
     """`_per_token_int8` on x @ W alone: within int8 rounding of the fp32 product, and a row's
     result does not depend on the other rows (a per-batch scale would coarsen every row when one
     row holds a large value)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(0)

@@ -180,9 +180,10 @@ def _int8_plan(proto) -> tuple[list[str], list[str]]:
     layers 0-2 moved the logits most). Measured on the validation set (synth_val, 3,514
     questions, shipped model; docs/BENCHMARKS.md, "Fast on CPUs without bf16"), official F1
     against fp32 at batch 16 / 8 / 32: per-batch int8 there too -0.57 / -0.48 / -0.38 (AVX2);
-    these two fp32 (the recipe of the second to fifth passes) -0.28 / -0.28 / -0.54 (AVX2), -0.17
-    / -0.38 / -0.11 (VNNI); per token (this recipe, fifth pass) -0.25 / -0.51 / -0.34 (AVX2),
-    the same mean as fp32 there, and 4% less forward time on AVX2 code paths."""
+    these two fp32 (the recipe of the second to fourth passes) -0.28 / -0.28 / -0.54 (AVX2), -0.17
+    / -0.38 / -0.11 (VNNI); per token (this recipe, fifth pass) -0.21 / -0.52 / -0.38 (AVX2),
+    -0.20 / -0.22 / -0.24 (VNNI): the same means, and ~3% less forward time on AVX2 code paths
+    (BENCHMARKS.md, "Fifth pass")."""
     shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
     weighted = [(n.name, shapes[n.input[1]]) for n in proto.graph.node
                 if n.op_type == "MatMul" and len(shapes.get(n.input[1], ())) == 2]
@@ -221,8 +222,9 @@ def _per_token_int8(proto, names: list[str]):
     multiplies uint8 by int8 with VPMADDUBSW, whose 16-bit sums of two products saturate at
     32,767; rows centred at 128 reach 255, and 255 x 64 x 2 fits where 255 x 127 x 2 does not
     (8-bit weights here: validation F1 -18.8). ONNX Runtime's integer products take one
-    activation scale per call, so the rows' scales are applied after the product (a Mul); the
-    extra passes cost ~2% of the forward pass, fp32 there cost ~12%."""
+    activation scale per call, so the rows' scales are applied after the product (a Mul). On
+    AVX2 code paths the two blocks took 8.6% of the forward pass (1.9% the row scales and
+    quantisation), the fp32 products they replace 11.7%."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
