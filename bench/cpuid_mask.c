@@ -9,7 +9,8 @@
  * is inherited by threads and reset by exec, so the library (kept in LD_PRELOAD) sets it again
  * in every program the command starts. A SIGSEGV that is not CPUID gets the default action.
  * What it cannot change: glibc's own choices made before the library loads, /proc/cpuinfo, and a
- * program that installs its own SIGSEGV handler later (pytest's faulthandler: -p no:faulthandler).
+ * program that installs its own SIGSEGV handler later (pytest's faulthandler: -p no:faulthandler;
+ * Chromium and Ray's processes end on their first CPUID).
  */
 #define _GNU_SOURCE
 #include <cpuid.h>
