@@ -50,15 +50,11 @@ def peak_rss_mib() -> float:
 
 
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags (/proc/cpuinfo; empty elsewhere): the vector extensions the
-    numbers depend on, VNNI included, which `spokenqa.runinfo.cpu_model()` does not name."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
+    """The CPU's feature flags (`spokenqa.runinfo.cpu_flags`): the vector extensions the numbers
+    depend on, VNNI included, which `spokenqa.runinfo.cpu_model()` does not name."""
+    from spokenqa.runinfo import cpu_flags
+
+    return cpu_flags()
 
 
 def machine() -> dict:
@@ -75,11 +71,11 @@ def machine() -> dict:
         from spokenqa.runinfo import cpu_model
 
         info["cpu"] = cpu_model()
+        flags = cpu_flags()
+        info["avx512_bf16"] = "avx512_bf16" in flags
+        info["amx_bf16"] = "amx_bf16" in flags
     except ImportError:
         pass
-    flags = cpu_flags()
-    info["avx512_bf16"] = "avx512_bf16" in flags
-    info["amx_bf16"] = "amx_bf16" in flags
     info["as_cpu"] = os.environ.get("SPOKENQA_AS_CPU")  # bench/as_cpu.py: another CPU kind's code paths
     info["onednn_max_cpu_isa"] = os.environ.get("ONEDNN_MAX_CPU_ISA")
     try:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from spokenqa.runinfo import cpu_flags
+
 ROOT = Path(__file__).resolve().parents[1]
 PROBE = """
 import json
@@ -44,14 +46,6 @@ print(json.dumps({"capability": torch.backends.cpu.get_cpu_capability(), "bf16":
 """
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return set()
-    return {f for line in text.splitlines() if line.startswith("flags") for f in line.split(":", 1)[1].split()}
-
-
 def _run_as(kind: str) -> dict:
     pytest.importorskip("onnxruntime")
     pytest.importorskip("onnx")
@@ -66,7 +60,7 @@ x86_linux = pytest.mark.skipif(not (sys.platform == "linux" and platform.machine
 
 
 @x86_linux
-@pytest.mark.skipif("cpuid_fault" not in _cpu_flags(), reason="this CPU or VM has no CPUID faulting")
+@pytest.mark.skipif("cpuid_fault" not in cpu_flags(), reason="this CPU or VM has no CPUID faulting")
 @pytest.mark.skipif(shutil.which("cc") is None and shutil.which("gcc") is None, reason="no C compiler")
 def test_avx2_kind_sees_an_avx2_cpu():
     seen = _run_as("avx2")
@@ -76,9 +70,9 @@ def test_avx2_kind_sees_an_avx2_cpu():
 
 
 @x86_linux
-@pytest.mark.skipif("avx512f" not in _cpu_flags(), reason="the avx512-vnni kind needs an AVX-512 CPU")
+@pytest.mark.skipif("avx512f" not in cpu_flags(), reason="the avx512-vnni kind needs an AVX-512 CPU")
 def test_avx512_vnni_kind_has_no_native_bf16():
     seen = _run_as("avx512-vnni")
     assert seen["bf16"] is False  # oneDNN capped at AVX512_CORE_VNNI emulates bf16
-    if "avx512_vnni" in _cpu_flags():
+    if "avx512_vnni" in cpu_flags():
         assert seen["int8_error"] == 0.0  # VNNI (AMX refused): exact integer products
