@@ -342,13 +342,16 @@ def _check_batch(proto, vocab_size: int) -> dict[str, np.ndarray]:
     return {i.name: given[i.name] for i in proto.graph.input}
 
 
-def _session(source: str | bytes, threads: int):
+def _session(source: str | bytes, threads: int, profile: str | None = None):
     """An ONNX Runtime CPU session over a graph file or serialised graph: all graph optimizations
     but SESSION_DISABLED, `threads` intra-op threads, errors only in the log. One place, so the
-    check in `_fused_or_plain` runs a graph as `OnnxModel` will."""
+    check in `_fused_or_plain` runs a graph as `OnnxModel` will, and a benchmark's profile
+    (`profile`: the profiler's file prefix, bench/alt_runtimes.py) sees the same kernels."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    if profile:
+        options.enable_profiling, options.profile_file_prefix = True, profile
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
