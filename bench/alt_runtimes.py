@@ -59,17 +59,24 @@ def window_batches(path: Path, questions: int, batch_size: int, tokenizer, cfg) 
             for b in order]
 
 
+def source(graph) -> str | bytes:
+    """What ONNX Runtime and onnx.load take: an OnnxModel's graph is a cached file's Path, or the
+    serialised graph itself where the cache could not be written; a ModelProto is serialised."""
+    if isinstance(graph, Path):
+        return str(graph)
+    return graph if isinstance(graph, bytes | str) else graph.SerializeToString()
+
+
 def ort_runner(graph) -> Callable[[Batch], list]:
     """One single-threaded ONNX Runtime session, with the options spokenqa's backend uses."""
     from spokenqa.backends.ort import _session
 
-    source = graph if isinstance(graph, bytes | str) else graph.SerializeToString()
-    session = _session(source, 1)
+    session = _session(source(graph), 1)
     names = [i.name for i in session.get_inputs()]
     return lambda b: session.run(None, {n: b[n] for n in names})
 
 
-def op_shares(graph: str, batches: list[Batch]) -> dict[str, float]:
+def op_shares(graph: str | bytes, batches: list[Batch]) -> dict[str, float]:
     """Share of kernel time per operator type (ONNX Runtime's profiler, one thread, the session
     spokenqa's backend makes) over `batches`: where the time of `graph` goes, after ONNX Runtime's
     own load-time fusions."""
@@ -92,12 +99,12 @@ def op_shares(graph: str, batches: list[Batch]) -> dict[str, float]:
     return {op: us / total for op, us in micros.most_common()}
 
 
-def nbits(fp32_graph: Path, bits: int, block: int):
+def nbits(fp32_graph: str | bytes, bits: int, block: int):
     """The fused fp32 graph with its Linear layers (not the span head) as MatMulNBits."""
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
-    proto = onnx.load(fp32_graph)
+    proto = onnx.load_from_string(fp32_graph) if isinstance(fp32_graph, bytes) else onnx.load(fp32_graph)
     shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
     head = [n.name for n in proto.graph.node if n.op_type == "MatMul" and shapes.get(n.input[1], (0,))[-1] == 2]
     quantizer = MatMulNBitsQuantizer(proto, bits=bits, block_size=block, is_symmetric=True, accuracy_level=4,
@@ -120,15 +127,14 @@ def ov_runner(model, **config) -> Callable[[Batch], list]:
 
 def variants(checkpoint: Path, calibration: list[Batch]) -> dict[str, Callable[[], Callable]]:
     """label -> builder of a runner; OpenVINO's rows only where openvino and nncf are installed."""
-    from spokenqa.backends.ort import cache_folder, onnx_model
+    from spokenqa.backends.ort import _exported, cache_folder, graph_key, onnx_model
     from spokenqa.checkpoint import checkpoint_config
 
     head = checkpoint_config(checkpoint).head
-    graphs = {p: onnx_model(checkpoint, p, head).graph for p in ("int8", "fp32")}  # built once if missing
-    exported = str(cache_folder(checkpoint) / "model-exported.onnx")
+    graphs = {p: source(onnx_model(checkpoint, p, head).graph) for p in ("int8", "fp32")}  # built if missing
     out: dict[str, Callable[[], Callable]] = {
-        "ort int8": lambda: ort_runner(str(graphs["int8"])),
-        "ort fp32": lambda: ort_runner(str(graphs["fp32"])),
+        "ort int8": lambda: ort_runner(graphs["int8"]),
+        "ort fp32": lambda: ort_runner(graphs["fp32"]),
         "ort nbits8 (block 128)": lambda: ort_runner(nbits(graphs["fp32"], 8, 128)),
         "ort nbits4 (block 32)": lambda: ort_runner(nbits(graphs["fp32"], 4, 32)),
     }
@@ -136,10 +142,14 @@ def variants(checkpoint: Path, calibration: list[Batch]) -> dict[str, Callable[[
         print("openvino or nncf not installed: OpenVINO rows skipped (pip install openvino nncf)", file=sys.stderr)
         return out
 
+    exported = _exported(checkpoint, cache_folder(checkpoint), graph_key(checkpoint, head)).SerializeToString()
+
     def ov_model():
+        import io
+
         import openvino as ov
 
-        return ov.Core().read_model(exported)
+        return ov.convert_model(io.BytesIO(exported))  # the exporter's graph: no ONNX Runtime contrib ops
 
     def ov_wc8():
         import nncf
@@ -215,7 +225,7 @@ def main(argv=None) -> None:
     if args.profile:
         from spokenqa.backends.ort import onnx_model
 
-        profile = op_shares(str(onnx_model(checkpoint, "int8", cfg.head).graph), batches)
+        profile = op_shares(source(onnx_model(checkpoint, "int8", cfg.head).graph), batches)
         print("ort int8, share of kernel time by operator: "
               + ", ".join(f"{op} {100 * share:.1f}%" for op, share in profile.items() if share >= 0.005))
     C.write_json(Path(args.json), {"machine": started, "machine_end": C.machine(), "args": vars(args),
