@@ -104,9 +104,10 @@ def nbits(fp32_graph: str | bytes, bits: int, block: int):
     import onnx
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
+    from spokenqa.backends.ort import _int8_plan
+
     proto = onnx.load_from_string(fp32_graph) if isinstance(fp32_graph, bytes) else onnx.load(fp32_graph)
-    shapes = {t.name: tuple(t.dims) for t in proto.graph.initializer}
-    head = [n.name for n in proto.graph.node if n.op_type == "MatMul" and shapes.get(n.input[1], (0,))[-1] == 2]
+    head, _ = _int8_plan(proto)  # the span head, as spokenqa's int8 graph keeps it fp32
     quantizer = MatMulNBitsQuantizer(proto, bits=bits, block_size=block, is_symmetric=True, accuracy_level=4,
                                      nodes_to_exclude=head)
     quantizer.process()
@@ -125,13 +126,12 @@ def ov_runner(model, **config) -> Callable[[Batch], list]:
     return lambda b: [v.copy() for v in request.infer({n: b[n] for n in names}).values()]
 
 
-def variants(checkpoint: Path, calibration: list[Batch]) -> dict[str, Callable[[], Callable]]:
-    """label -> builder of a runner; OpenVINO's rows only where openvino and nncf are installed."""
-    from spokenqa.backends.ort import _exported, cache_folder, graph_key, onnx_model
-    from spokenqa.checkpoint import checkpoint_config
+def variants(checkpoint: Path, head: str, graphs: dict[str, str | bytes],
+             calibration: list[Batch]) -> dict[str, Callable[[], Callable]]:
+    """label -> builder of a runner, from spokenqa's int8 and fp32 `graphs` of `checkpoint` and its
+    exported graph; OpenVINO's rows only where openvino and nncf are installed."""
+    from spokenqa.backends.ort import _exported, cache_folder, graph_key
 
-    head = checkpoint_config(checkpoint).head
-    graphs = {p: source(onnx_model(checkpoint, p, head).graph) for p in ("int8", "fp32")}  # built if missing
     out: dict[str, Callable[[], Callable]] = {
         "ort int8": lambda: ort_runner(graphs["int8"]),
         "ort fp32": lambda: ort_runner(graphs["fp32"]),
@@ -185,6 +185,7 @@ def main(argv=None) -> None:
     import torch
     from transformers import AutoTokenizer
 
+    from spokenqa.backends.ort import onnx_model
     from spokenqa.checkpoint import checkpoint_config, resolve_checkpoint
 
     torch.set_num_threads(1)
@@ -195,8 +196,9 @@ def main(argv=None) -> None:
     batches = window_batches(C.spoken_test(), args.questions, args.batch_size, tokenizer, cfg)
     calibration = window_batches(Path(args.calibration), args.questions, args.batch_size, tokenizer, cfg)
     started = C.machine()
+    graphs = {p: source(onnx_model(checkpoint, p, cfg.head).graph) for p in ("int8", "fp32")}  # built if missing
     runners = {}
-    for label, build in variants(checkpoint, calibration).items():
+    for label, build in variants(checkpoint, cfg.head, graphs, calibration).items():
         print(f"[alt_runtimes] building {label} ...", file=sys.stderr, flush=True)
         runners[label] = build()
     outputs = {label: [run(b) for b in batches] for label, run in runners.items()}
@@ -223,9 +225,7 @@ def main(argv=None) -> None:
                     f"{r['max_start_logit_diff']:.3f}", f"{100 * r['argmax_agree']:.1f}%"] for label, r in rows.items()]))
     profile = None
     if args.profile:
-        from spokenqa.backends.ort import onnx_model
-
-        profile = op_shares(source(onnx_model(checkpoint, "int8", cfg.head).graph), batches)
+        profile = op_shares(graphs["int8"], batches)
         print("ort int8, share of kernel time by operator: "
               + ", ".join(f"{op} {100 * share:.1f}%" for op, share in profile.items() if share >= 0.005))
     C.write_json(Path(args.json), {"machine": started, "machine_end": C.machine(), "args": vars(args),
